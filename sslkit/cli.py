@@ -1,0 +1,162 @@
+"""Command line: python -m sslkit <command> [options]
+
+    python -m sslkit pretrain --profile quick --out runs/simclr      # pretrain, then evaluate
+    python -m sslkit pretrain --out runs/simclr --resume             # continue an interrupted run
+    python -m sslkit evaluate --checkpoint runs/simclr/checkpoint.pt
+    python -m sslkit bench augment                                   # batched vs per-image augmentation
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from sslkit.config import OPTIMIZERS, PROFILES, PretrainConfig, resolve
+from sslkit.data import DATASETS
+from sslkit.evaluate import PROTOCOLS
+from sslkit.io import CheckpointError
+from sslkit.methods import METHODS
+from sslkit.models import BACKBONES
+from sslkit.train import TrainingDivergedError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _add_pretrain_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="quick", choices=list(PROFILES), help="preset of every knob below")
+    p.add_argument("--dataset", choices=list(DATASETS))
+    p.add_argument("--data-dir", help="where the dataset lives (default: the repo's data/ dir)")
+    p.add_argument("--method", choices=list(METHODS))
+    p.add_argument("--backbone", choices=list(BACKBONES))
+    p.add_argument("--width", type=int, help="ConvNet width")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS))
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--train-subset", type=int, help="use only N unlabelled training images")
+    p.add_argument("--knn-every", type=int, help="kNN monitor every N epochs (0: off)")
+    p.add_argument("--checkpoint-every", type=int, help="epochs between checkpoints")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sslkit", description="sslkit: self-supervised learning kit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("pretrain", help="self-supervised pretraining, then evaluation",
+                       description="Pretrain an encoder, then evaluate it and a random-init reference. "
+                                   "Writes OUT/checkpoint.pt, OUT/history.json, OUT/metrics.json.")
+    _add_pretrain_args(p)
+    p.add_argument("--out", help="output directory (default: runs/<method>-<dataset>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--protocols", default=",".join(PROTOCOLS),
+                   help=f"comma-separated evaluation protocols from {', '.join(PROTOCOLS)}; 'none' to skip")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="evaluate a pretrained checkpoint")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--protocols", default=",".join(PROTOCOLS), help=f"comma-separated, from {', '.join(PROTOCOLS)}")
+    e.add_argument("--data-dir")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--out", help="write the metrics to this JSON file")
+
+    b = sub.add_parser("bench", help="benchmarks that print a ratio against a peer pipeline measured in the same run")
+    bsub = b.add_subparsers(dest="bench", required=True, metavar="what")
+    ba = bsub.add_parser("augment", help="sslkit batched augmentation vs torchvision per-image pipeline")
+    ba.add_argument("--dataset", default="fashion-mnist", choices=list(DATASETS))
+    ba.add_argument("--images", type=int, default=2048)
+    ba.add_argument("--batch-size", type=int, default=256)
+    ba.add_argument("--device", default="cpu")
+    return parser
+
+
+def _protocols(text: str) -> tuple[str, ...]:
+    if text.strip().lower() == "none":
+        return ()
+    chosen = tuple(p.strip() for p in text.split(",") if p.strip())
+    bad = [p for p in chosen if p not in PROTOCOLS]
+    if bad:
+        raise ValueError(f"unknown protocol(s) {', '.join(bad)}; valid protocols: {', '.join(PROTOCOLS)}")
+    return chosen
+
+
+def cmd_pretrain(args) -> int:
+    from sslkit.evaluate import evaluate_encoder
+    from sslkit.io import atomic_write_json
+    from sslkit.train import build_model, pretrain
+
+    overrides = {k: getattr(args, k) for k in ("dataset", "data_dir", "method", "backbone", "width", "epochs",
+                                               "max_steps", "batch_size", "optimizer", "lr", "weight_decay",
+                                               "temperature", "train_subset", "knn_every", "checkpoint_every",
+                                               "device", "seed", "compile")}
+    protocols = _protocols(args.protocols)
+    cfg = resolve(args.profile, **overrides)
+    cfg.out = args.out or str(REPO / "runs" / f"{cfg.method}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    print(f"pretraining {cfg.method} on {cfg.dataset} ({cfg.backbone}, {cfg.epochs} epochs, batch {cfg.batch_size}) "
+          f"-> {cfg.out}", flush=True)
+    t0 = time.perf_counter()
+    result = pretrain(cfg, resume=args.resume, progress=not args.no_progress)
+    train_s = time.perf_counter() - t0
+    metrics = {"method": cfg.method, "dataset": cfg.dataset, "backbone": cfg.backbone, "epochs": cfg.epochs,
+               "steps": result["history"]["steps"][-1]["step"] if result["history"]["steps"] else 0,
+               "pretrain_seconds": round(train_s, 1)}
+    if protocols:
+        print(f"evaluating ({', '.join(protocols)}) the pretrained and a random-init encoder...", flush=True)
+        t1 = time.perf_counter()
+        device = next(result["method"].parameters()).device
+        trained = evaluate_encoder(result["method"].encoder, cfg.dataset, protocols, cfg.data_dir, device, cfg.seed)
+        random_init = evaluate_encoder(build_model(cfg, device).encoder, cfg.dataset, protocols, cfg.data_dir,
+                                       device, cfg.seed)
+        metrics.update(trained)
+        metrics.update({f"random_init_{k}": v for k, v in random_init.items()})
+        metrics["eval_seconds"] = round(time.perf_counter() - t1, 1)
+    atomic_write_json(Path(cfg.out) / "metrics.json", metrics)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from sslkit.config import resolve_device
+    from sslkit.evaluate import evaluate_encoder
+    from sslkit.io import atomic_write_json
+    from sslkit.train import load_pretrained
+
+    protocols = _protocols(args.protocols)
+    device = resolve_device(args.device)
+    model, cfg = load_pretrained(args.checkpoint, device)
+    metrics = {"checkpoint": str(args.checkpoint), "method": cfg.method, "dataset": cfg.dataset}
+    metrics.update(evaluate_encoder(model.encoder, cfg.dataset, protocols, args.data_dir or cfg.data_dir, device,
+                                    cfg.seed))
+    if args.out:
+        atomic_write_json(args.out, metrics)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from sslkit.bench import bench_augment, format_bench
+
+    print(format_bench(bench_augment(args.dataset, n_images=args.images, batch_size=args.batch_size,
+                                     device=args.device)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "bench": cmd_bench}[args.command]
+    try:
+        return handler(args)
+    except (ValueError, FileNotFoundError, CheckpointError, TrainingDivergedError) as e:
+        # Bad input: one clear line, no traceback.
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        print(f"\n{e or 'interrupted'}", file=sys.stderr)
+        return 130

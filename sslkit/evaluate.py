@@ -1,0 +1,166 @@
+"""Evaluation of a frozen encoder: features, weighted kNN, linear probe, reports.
+
+    feats = extract_features(encoder, images, transform)             # (N, D) float32
+    acc = knn_accuracy(train_feats, train_labels, test_feats, test_labels)
+    probe = linear_probe(train_feats, train_labels, test_feats, test_labels)
+    metrics = evaluate_encoder(encoder, "fashion-mnist")             # knn, linear, linear with 10 labels/class
+
+Features are the backbone output h (before the projection head), as in SimCLR's protocol.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sslkit.config import check_choice, check_positive
+
+PROTOCOLS = ("knn", "linear", "linear-k10")
+
+
+@torch.no_grad()
+def extract_features(encoder: nn.Module, images: torch.Tensor, transform, batch_size: int = 1024,
+                     device: str | torch.device | None = None) -> torch.Tensor:
+    """Encoder features of uint8 ``images`` (N, C, H, W) -> float32 (N, D) on ``device``.
+
+    ``transform`` turns a uint8 batch into the encoder's input (e.g. ``SimCLRAugment.normalize``).
+    The encoder runs in eval mode (BatchNorm uses running statistics) and is restored afterwards.
+    """
+    device = torch.device(device) if device is not None else next(encoder.parameters()).device
+    was_training = encoder.training
+    encoder.eval()
+    out = []
+    try:
+        for i in range(0, len(images), batch_size):
+            x = transform(images[i:i + batch_size].to(device, non_blocking=True))
+            if device.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    h = encoder(x.contiguous(memory_format=torch.channels_last))
+            else:
+                h = encoder(x)
+            out.append(h.float())
+    finally:
+        encoder.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
+                num_classes: int | None = None, k: int = 200, temperature: float = 0.1,
+                chunk: int = 1024) -> torch.Tensor:
+    """Weighted kNN on cosine similarity (Wu et al. 2018, "Unsupervised feature learning via
+    non-parametric instance discrimination"; the monitor used by lightly and solo-learn).
+
+    Each test feature votes with its k most similar train features, neighbour j weighing
+    exp(s_j / temperature). Shapes: train (M, D), labels (M,), test (N, D) -> predictions (N,).
+    """
+    check_positive("k", k)
+    num_classes = int(train_labels.max()) + 1 if num_classes is None else num_classes
+    k = min(k, len(train_feats))
+    bank = F.normalize(train_feats.float(), dim=1)
+    labels = train_labels.to(bank.device)
+    preds = []
+    for i in range(0, len(test_feats), chunk):
+        q = F.normalize(test_feats[i:i + chunk].float().to(bank.device), dim=1)
+        sim, idx = (q @ bank.T).topk(k, dim=1)
+        votes = torch.zeros(len(q), num_classes, device=bank.device)
+        votes.scatter_add_(1, labels[idx], (sim / temperature).exp())
+        preds.append(votes.argmax(1))
+    return torch.cat(preds)
+
+
+def knn_accuracy(train_feats, train_labels, test_feats, test_labels, **kwargs) -> float:
+    """Accuracy of :func:`knn_predict` on ``test_labels``."""
+    pred = knn_predict(train_feats, train_labels, test_feats, **kwargs)
+    return (pred.cpu() == test_labels.cpu()).float().mean().item()
+
+
+def linear_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
+                 test_labels: torch.Tensor | None = None, weight_decay: float = 1e-4,
+                 max_iter: int = 300) -> dict:
+    """Multinomial logistic regression on frozen features.
+
+    Features are standardised with the train statistics, then W, b minimise
+    mean cross-entropy + weight_decay * ||W||^2 by full-batch L-BFGS (a convex problem: the
+    optimum, not a training schedule, decides the score). Returns ``{"acc", "pred", "weight", "bias"}``.
+    """
+    dev = train_feats.device
+    x = train_feats.float()
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
+    x = (x - mean) / std
+    y = train_labels.to(dev)
+    num_classes = int(y.max()) + 1
+    linear = nn.Linear(x.shape[1], num_classes).to(dev)
+    nn.init.zeros_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    opt = torch.optim.LBFGS(linear.parameters(), lr=1, max_iter=max_iter, history_size=20,
+                            tolerance_grad=1e-6, tolerance_change=1e-9, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(linear(x), y) + weight_decay * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    with torch.no_grad():
+        pred = linear((test_feats.float().to(dev) - mean) / std).argmax(1)
+    acc = (pred.cpu() == test_labels.cpu()).float().mean().item() if test_labels is not None else None
+    return {"acc": acc, "pred": pred.cpu(), "weight": linear.weight.detach(), "bias": linear.bias.detach()}
+
+
+def classification_report(y_true, y_pred, class_names=None, as_dict: bool = False):
+    """scikit-learn's per-class precision / recall / F1 / support table."""
+    from sklearn.metrics import classification_report as report
+
+    return report(np.asarray(y_true), np.asarray(y_pred), target_names=class_names, digits=3,
+                  output_dict=as_dict, zero_division=0)
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
+    """Counts C[i, j] of true class i predicted as j, shape (num_classes, num_classes)."""
+    from sklearn.metrics import confusion_matrix as cm
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    n = num_classes or int(max(y_true.max(), y_pred.max())) + 1
+    return cm(y_true, y_pred, labels=list(range(n)))
+
+
+def evaluate_features(train_feats, train_labels, test_feats, test_labels,
+                      protocols=PROTOCOLS, seed: int = 0) -> dict:
+    """Run each protocol on precomputed features; returns ``{"knn_acc", "linear_probe_acc", ...}``."""
+    from sslkit.data import k_per_class
+
+    out = {}
+    for p in protocols:
+        check_choice("protocol", p, PROTOCOLS)
+        if p == "knn":
+            out["knn_acc"] = knn_accuracy(train_feats, train_labels, test_feats, test_labels)
+        elif p == "linear":
+            out["linear_probe_acc"] = linear_probe(train_feats, train_labels, test_feats, test_labels)["acc"]
+        elif p == "linear-k10":
+            idx = k_per_class(train_labels.cpu(), 10, seed=seed).to(train_feats.device)
+            # 100 labels: a stronger ridge keeps the probe from fitting noise.
+            out["linear_probe_k10_acc"] = linear_probe(train_feats[idx], train_labels[idx], test_feats,
+                                                       test_labels, weight_decay=1e-2)["acc"]
+    return out
+
+
+def evaluate_encoder(encoder: nn.Module, dataset: str = "fashion-mnist", protocols=PROTOCOLS,
+                     data_dir: str | None = None, device=None, seed: int = 0, data=None) -> dict:
+    """Features of the train and test splits, then every protocol: the standard SSL evaluation.
+
+    ``data`` may pass preloaded ``(train_x, train_y, test_x, test_y)`` to avoid reloading.
+    """
+    from sslkit.augment import for_dataset
+    from sslkit.data import load
+
+    if data is None:
+        data = (*load(dataset, "train", root=data_dir), *load(dataset, "test", root=data_dir))
+    train_x, train_y, test_x, test_y = data
+    transform = for_dataset(dataset).normalize
+    tr = extract_features(encoder, train_x, transform, device=device)
+    te = extract_features(encoder, test_x, transform, device=device)
+    return evaluate_features(tr, train_y.to(tr.device), te, test_y.to(te.device), protocols, seed=seed)

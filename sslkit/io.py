@@ -1,0 +1,73 @@
+"""Atomic writes and safe checkpoint loading.
+
+    atomic_write_json(path, obj)          # tmp file in the same dir + fsync + os.replace
+    save_checkpoint(path, state)          # same, for torch.save
+    state = load_checkpoint(path)         # torch.load(weights_only=True): never unpickles code
+
+A crash or a full disk during a write leaves the previous file intact: the new content goes to a
+temporary file beside it and replaces the old one in a single rename only once fully written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+CHECKPOINT_FORMAT = "sslkit-checkpoint-v1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is unreadable, truncated, or does not match what it is loaded into."""
+
+
+def _atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(e, OSError):
+            raise OSError(e.errno, f"could not write {path} ({e.strerror or e}); "
+                                   f"the previous version, if any, is left intact") from e
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    return _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=False) + "\n"), mode="w")
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
+    """torch.save ``state`` (tensors, dicts, lists, numbers, strings only) to ``path`` atomically."""
+    return _atomic_write(path, lambda f: torch.save({"format": CHECKPOINT_FORMAT, **state}, f))
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` without executing any pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated zip, foreign pickle with code objects, ...
+        raise CheckpointError(f"{path} is not a readable sslkit checkpoint "
+                              f"(truncated, corrupt, or contains objects other than tensors and plain data): "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"{path} is not an sslkit checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+    return state

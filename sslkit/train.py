@@ -1,0 +1,368 @@
+"""Training loops: self-supervised pretraining and the supervised-from-scratch baseline.
+
+    cfg = sslkit.config.resolve("quick", epochs=5, out="runs/simclr")
+    result = pretrain(cfg)                  # -> {"method", "history", "config"}
+    result = pretrain(cfg, resume=True)     # continues from runs/simclr/checkpoint.pt
+
+One loop (:func:`fit`) serves both. What makes it exact and safe:
+- randomness is a pure function of (seed, step): epoch e's order comes from DeviceLoader(seed, e)
+  and step s's augmentations from a generator seeded with (seed, s), so a resumed run draws the
+  same numbers as an uninterrupted one and ends with the same weights;
+- the learning rate is a pure function of the step (linear warm-up, then cosine);
+- checkpoints are written atomically (sslkit.io) at epoch ends and on Ctrl-C (at a step boundary);
+- a non-finite loss stops the run before anything is written, so the last checkpoint stays good;
+- the loss is read back to the host only every ``log_every`` steps (no sync inside a step on GPU).
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sslkit.augment import for_dataset
+from sslkit.config import PretrainConfig, resolve_device, validate
+from sslkit.data import DeviceLoader, info, load
+from sslkit.io import CheckpointError, atomic_write_json, load_checkpoint, save_checkpoint
+from sslkit.methods import build_method
+from sslkit.models import build_backbone
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+# ------------------------------------------------------------------------------- optimisation
+
+class LARS(torch.optim.Optimizer):
+    """LARS (You et al. 2017, "Large batch training of convolutional networks"), as in SimCLR.
+
+    SGD with momentum where each weight matrix's step is scaled by the trust ratio
+    eta * ||w|| / ||g + wd * w||. Biases and BatchNorm parameters (1-D) are excluded from both the
+    adaptation and the weight decay, as SimCLR does.
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, eta: float = 1e-3):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if p.ndim > 1:
+                    g = g.add(p, alpha=group["weight_decay"])
+                    w_norm, g_norm = p.norm(), g.norm()
+                    trust = torch.where((w_norm > 0) & (g_norm > 0), group["eta"] * w_norm / g_norm, 1.0)
+                    g = g.mul(trust)
+                buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
+                buf.mul_(group["momentum"]).add_(g)
+                p.add_(buf, alpha=-group["lr"])
+
+
+def build_optimizer(model: nn.Module, cfg: PretrainConfig) -> torch.optim.Optimizer:
+    """SGD (momentum), AdamW or LARS; no weight decay on biases and normalisation parameters."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    fused = {"foreach": True}
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, **fused)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, **fused)
+    return LARS(groups, lr=cfg.lr, momentum=cfg.momentum)
+
+
+def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> float:
+    """Linear warm-up from 0 to ``base_lr`` over ``warmup_steps``, then cosine decay to 0 at ``total_steps``."""
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
+    """The augmentation generator of one step: seeded by (seed, step), so a resumed run repeats it."""
+    g = torch.Generator(device=device)
+    g.manual_seed(seed * 1_000_003 + step)
+    return g
+
+
+class _StopFlag:
+    """Turns the first Ctrl-C into a request honoured at the next step boundary (a second one kills)."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+
+            def handler(signum, frame):
+                self.requested = True
+                signal.signal(signal.SIGINT, self._old)
+
+            signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+# ------------------------------------------------------------------------------------ the loop
+
+def fit(model: nn.Module, step_loss, loader: DeviceLoader, cfg: PretrainConfig, kind: str, *,
+        resume: bool = False, progress: bool = True, on_epoch_end=None) -> dict:
+    """Train ``model`` on ``step_loss(x, y, generator) -> loss`` over ``loader``; returns the history.
+
+    Checkpoints go to ``cfg.out/checkpoint.pt`` and the history to ``cfg.out/history.json`` when
+    ``cfg.out`` is set. ``on_epoch_end(epoch) -> dict`` adds entries (e.g. kNN accuracy) to the
+    epoch's record. ``kind`` names what is trained ("simclr", "supervised", ...) and is checked on resume.
+    """
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    steps_per_epoch = len(loader)
+    total = cfg.epochs * steps_per_epoch
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    opt = build_optimizer(model, cfg)
+    out = Path(cfg.out) if cfg.out else None
+    ckpt_path = out / "checkpoint.pt" if out else None
+    history = {"kind": kind, "config": cfg.to_dict(), "epochs": [], "steps": []}
+    step = 0
+
+    if resume:
+        if ckpt_path is None:
+            raise ValueError("resume=True needs cfg.out, the directory that holds checkpoint.pt")
+        if ckpt_path.exists():
+            state = load_checkpoint(ckpt_path, map_location=device)
+            _check_compatible(state, cfg, kind, ckpt_path)
+            try:
+                model.load_state_dict(state["model"])
+            except RuntimeError as e:
+                raise CheckpointError(f"{ckpt_path} does not fit this model: {str(e).splitlines()[0]}") from e
+            opt.load_state_dict(state["optimizer"])
+            step, history = state["step"], state["history"]
+
+    def save():
+        if ckpt_path is not None:
+            save_checkpoint(ckpt_path, {"kind": kind, "config": cfg.to_dict(), "step": step,
+                                        "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                        "history": history})
+            atomic_write_json(out / "history.json", history)
+
+    model.train()
+    bar = tqdm(total=total, initial=step, desc=kind, unit="step", disable=not progress, dynamic_ncols=True)
+    with _StopFlag() as stop:
+        while step < total:
+            epoch, start = divmod(step, steps_per_epoch)
+            t0, n_images, loss_sum, n_logged = time.perf_counter(), 0, torch.zeros((), device=device), 0
+            for x, y in loader.epoch(epoch, start):
+                lr = lr_at(step, total, warmup, cfg.lr)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                loss = step_loss(x, y, step_generator(cfg.seed, step, device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if hasattr(model, "on_step"):
+                    model.on_step(step, total)
+                step += 1
+                n_images += len(x)
+                loss_sum += loss.detach()
+                n_logged += 1
+                last = step == total or step % steps_per_epoch == 0
+                if step % cfg.log_every == 0 or last or stop.requested:
+                    value = loss.item()  # the only host sync
+                    if not math.isfinite(value):
+                        raise TrainingDivergedError(
+                            f"{kind}: loss became {value} at step {step} (epoch {epoch + 1}, lr {lr:.3g}); "
+                            f"stopped without writing a checkpoint"
+                            + (f", the last good one is {ckpt_path}" if ckpt_path and ckpt_path.exists() else "")
+                            + ". Lower the learning rate (lr) or check the input data.")
+                    history["steps"].append({"step": step, "loss": value, "lr": lr})
+                    bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}")
+                bar.update(1)
+                if stop.requested:
+                    save()
+                    bar.close()
+                    raise KeyboardInterrupt(f"interrupted at step {step}; checkpoint saved to {ckpt_path}"
+                                            if ckpt_path else f"interrupted at step {step}")
+                if last:
+                    break
+            seconds = time.perf_counter() - t0
+            record = {"epoch": epoch + 1, "step": step, "loss": (loss_sum / max(1, n_logged)).item(), "lr": lr,
+                      "seconds": seconds, "images_per_s": n_images / seconds}
+            if on_epoch_end is not None:
+                record.update(on_epoch_end(epoch + 1))
+            history["epochs"].append(record)
+            if (epoch + 1) % cfg.checkpoint_every == 0 or step == total:
+                save()
+    bar.close()
+    return history
+
+
+def _check_compatible(state: dict, cfg: PretrainConfig, kind: str, path: Path) -> None:
+    """A checkpoint resumes only the same kind of run on the same architecture and data."""
+    saved = state.get("config", {})
+    if state.get("kind") != kind:
+        raise CheckpointError(f"{path} was written by a {state.get('kind')!r} run, not {kind!r}")
+    for key in ("method", "backbone", "width", "dataset", "proj_hidden", "proj_dim", "batch_size"):
+        if saved.get(key) != getattr(cfg, key):
+            raise CheckpointError(f"{path} has {key}={saved.get(key)!r} but this run has {key}={getattr(cfg, key)!r}; "
+                                  f"use the same {key} to resume, or another --out to start afresh")
+
+
+# ---------------------------------------------------------------------------------- entry points
+
+def _prepare(cfg: PretrainConfig):
+    validate(cfg)
+    device = resolve_device(cfg.device)
+    images, labels = load(cfg.dataset, "train", root=cfg.data_dir)
+    if cfg.train_subset is not None:
+        if cfg.train_subset > len(images):
+            raise ValueError(f"train_subset={cfg.train_subset} but {cfg.dataset} has {len(images)} training images")
+        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.train_subset]
+        images, labels = images[keep], labels[keep]
+    return device, images, labels
+
+
+def build_model(cfg: PretrainConfig, device=None) -> nn.Module:
+    """The method (encoder + heads) of ``cfg`` with the initial weights of ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    channels = info(cfg.dataset)["channels"]
+    backbone = build_backbone(cfg.backbone, channels, **({"width": cfg.width} if cfg.backbone == "convnet" else {}))
+    model = build_method(cfg.method, backbone, **method_hparams(cfg))
+    model = model.to(device or "cpu")
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def method_hparams(cfg: PretrainConfig) -> dict:
+    """The constructor arguments of cfg.method taken from the config."""
+    return {"proj_hidden": cfg.proj_hidden, "proj_dim": cfg.proj_dim, "temperature": cfg.temperature}
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+
+
+def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
+    """Self-supervised pretraining of ``cfg.method``; returns ``{"method", "history", "config"}``."""
+    device, images, labels = _prepare(cfg)
+    model = build_model(cfg, device)
+    loader = DeviceLoader(images, None, batch_size=cfg.batch_size, device=device, shuffle=True,
+                          drop_last=True, seed=cfg.seed)
+    augment = for_dataset(cfg.dataset)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    forward = torch.compile(model) if cfg.compile else model
+
+    def step_loss(x, y, g):
+        x1 = augment(x, generator=g).contiguous(memory_format=fmt)
+        x2 = augment(x, generator=g).contiguous(memory_format=fmt)
+        with _autocast(device, cfg.amp):
+            return forward(x1, x2)
+
+    on_epoch_end = None
+    if cfg.knn_every:
+        on_epoch_end = _knn_monitor(model.encoder, cfg, images, labels, augment, device)
+    history = fit(model, step_loss, loader, cfg, cfg.method, resume=resume, progress=progress,
+                  on_epoch_end=on_epoch_end)
+    model.eval()
+    return {"method": model, "history": history, "config": cfg}
+
+
+def _knn_monitor(encoder, cfg, train_images, train_labels, augment, device):
+    """kNN accuracy every ``cfg.knn_every`` epochs on fixed subsets (bank from train, queries from test)."""
+    from sslkit.evaluate import extract_features, knn_accuracy
+
+    g = torch.Generator().manual_seed(cfg.seed)
+    bank = torch.randperm(len(train_images), generator=g)[: cfg.knn_bank]
+    test_x, test_y = load(cfg.dataset, "test", root=cfg.data_dir)
+    queries = torch.randperm(len(test_x), generator=g)[: cfg.knn_queries]
+    bank_x, bank_y = train_images[bank].to(device), train_labels[bank].to(device)
+    q_x, q_y = test_x[queries].to(device), test_y[queries].to(device)
+
+    def monitor(epoch: int) -> dict:
+        if epoch % cfg.knn_every:
+            return {}
+        fb = extract_features(encoder, bank_x, augment.normalize)
+        fq = extract_features(encoder, q_x, augment.normalize)
+        return {"knn_acc": knn_accuracy(fb, bank_y, fq, q_y)}
+
+    return monitor
+
+
+class Classifier(nn.Module):
+    """Backbone + linear layer, for supervised training and fine-tuning: (N, C, H, W) -> logits (N, K)."""
+
+    def __init__(self, encoder: nn.Module, num_classes: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.feature_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def train_supervised(cfg: PretrainConfig, *, encoder: nn.Module | None = None, train_idx=None,
+                     resume: bool = False, progress: bool = True) -> dict:
+    """Cross-entropy training of backbone + linear head with labels: the supervised baseline
+    (``encoder=None``: from scratch, same backbone and budget as ``cfg``) or full fine-tuning of a
+    pretrained ``encoder``. ``train_idx`` restricts the labelled images (label-efficiency curves).
+    Augmentation: random resized crop (scale 0.5-1) and flip, the usual supervised recipe.
+    Returns ``{"model", "history", "config"}``.
+    """
+    device, images, labels = _prepare(cfg)
+    if train_idx is not None:
+        images, labels = images[train_idx], labels[train_idx]
+    if encoder is None:
+        encoder = build_model(cfg).encoder
+    torch.manual_seed(cfg.seed)
+    model = Classifier(encoder, info(cfg.dataset)["num_classes"]).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    batch = min(cfg.batch_size, len(images))
+    loader = DeviceLoader(images, labels, batch_size=batch, device=device, shuffle=True, drop_last=True,
+                          seed=cfg.seed)
+    augment = for_dataset(cfg.dataset, crop_scale=(0.5, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0,
+                          solarize_p=0.0)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+
+    def step_loss(x, y, g):
+        with _autocast(device, cfg.amp):
+            return nn.functional.cross_entropy(model(augment(x, generator=g).contiguous(memory_format=fmt)), y)
+
+    history = fit(model, step_loss, loader, cfg, "supervised", resume=resume, progress=progress)
+    model.eval()
+    return {"model": model, "history": history, "config": cfg}
+
+
+def load_pretrained(path, device="cpu") -> tuple[nn.Module, PretrainConfig]:
+    """Rebuild the method of a pretraining checkpoint and load its weights; returns (method, config)."""
+    state = load_checkpoint(path, map_location=device)
+    if state.get("kind") == "supervised":
+        raise CheckpointError(f"{path} holds a supervised classifier, not a self-supervised encoder")
+    try:
+        cfg = PretrainConfig(**{**state["config"], "device": str(device)})
+        validate(cfg)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} has an invalid or foreign config: {e}") from e
+    model = build_model(cfg, device)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit a {cfg.method}/{cfg.backbone} model: "
+                              f"{str(e).splitlines()[0]}") from e
+    return model.eval(), cfg
