@@ -4,6 +4,7 @@
     python -m sslkit pretrain --out runs/simclr --resume             # continue an interrupted run
     python -m sslkit evaluate --checkpoint runs/simclr/checkpoint.pt
     python -m sslkit bench augment                                   # batched vs per-image augmentation
+    python -m sslkit run-notebooks --profile quick                   # the notebook arc, headless
 """
 from __future__ import annotations
 
@@ -74,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--images", type=int, default=2048)
     ba.add_argument("--batch-size", type=int, default=256)
     ba.add_argument("--device", default="cpu")
+    ba.add_argument("--threads", type=int, help="torch CPU threads for both pipelines (default: torch's)")
+    r = sub.add_parser("run-notebooks", help="execute the notebook arc with papermill (+ HTML copies)")
+    r.add_argument("--profile", default="quick", choices=list(PROFILES))
+    r.add_argument("--only", help="comma-separated notebook prefixes, e.g. 02,04")
+    r.add_argument("--out", help="output directory (default: runs/<time>)")
+    r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                   help="override a notebook parameter (repeatable)")
+    r.add_argument("--timeout", type=int, help="seconds per cell before the notebook is failed")
     return parser
 
 
@@ -144,13 +153,22 @@ def cmd_bench(args) -> int:
     from sslkit.bench import bench_augment, format_bench
 
     print(format_bench(bench_augment(args.dataset, n_images=args.images, batch_size=args.batch_size,
-                                     device=args.device)))
+                                     device=args.device, threads=args.threads)))
     return 0
+
+
+def cmd_run_notebooks(args) -> int:
+    from sslkit.notebooks import parse_value, run_notebooks
+
+    params = {k: parse_value(v) for k, v in args.parameter}
+    records = run_notebooks(args.profile, args.only, args.out, params, args.timeout)
+    return 0 if all(r["status"] == "ok" for r in records) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "bench": cmd_bench}[args.command]
+    handler = {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "bench": cmd_bench,
+               "run-notebooks": cmd_run_notebooks}[args.command]
     try:
         return handler(args)
     except (ValueError, FileNotFoundError, CheckpointError, TrainingDivergedError) as e:

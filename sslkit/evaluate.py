@@ -164,3 +164,28 @@ def evaluate_encoder(encoder: nn.Module, dataset: str = "fashion-mnist", protoco
     tr = extract_features(encoder, train_x, transform, device=device)
     te = extract_features(encoder, test_x, transform, device=device)
     return evaluate_features(tr, train_y.to(tr.device), te, test_y.to(te.device), protocols, seed=seed)
+
+
+@torch.no_grad()
+def collapse_diagnostics(z: torch.Tensor) -> dict:
+    """How collapsed are the embeddings ``z`` (N, D)? Returns ``{"std", "effective_rank"}``.
+
+    - ``std``: the per-dimension standard deviation over the batch of the L2-normalised rows
+      u = z / ||z||, averaged over the D dimensions (SimSiam, Chen & He 2021, Sec. 4.1 / Fig. 2).
+      Complete collapse (every image maps to the same direction) gives 0; embeddings spread
+      evenly over the unit sphere give about 1 / sqrt(D).
+    - ``effective_rank``: exp of the entropy of the normalised singular values p_k = s_k / sum s
+      of the (uncentred) matrix of normalised rows (Roy & Vetterli 2007; RankMe, Garrido et al.
+      2023). 1 when all rows are one direction, up to min(N, D) when all directions are used;
+      a "dimensional collapse" (rows on a low-dimensional subspace) shows here while ``std``
+      may still look healthy.
+    """
+    if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[0] < 2:
+        got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+        raise ValueError(f"z must be a tensor of shape (N, D) with N >= 2, got {got}")
+    u = F.normalize(z.detach().double(), dim=1)
+    std = u.std(0).mean().item()
+    s = torch.linalg.svdvals(u)
+    p = s / s.sum().clamp_min(1e-12)
+    entropy = -(p * torch.log(p.clamp_min(1e-12))).sum()
+    return {"std": std, "effective_rank": entropy.exp().item()}

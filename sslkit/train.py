@@ -28,7 +28,7 @@ from sslkit.augment import for_dataset
 from sslkit.config import PretrainConfig, resolve_device, validate
 from sslkit.data import DeviceLoader, info, load
 from sslkit.io import CheckpointError, atomic_write_json, load_checkpoint, save_checkpoint
-from sslkit.methods import build_method
+from sslkit.methods import METHODS, build_method
 from sslkit.models import build_backbone
 
 
@@ -250,8 +250,9 @@ def build_model(cfg: PretrainConfig, device=None) -> nn.Module:
 
 
 def method_hparams(cfg: PretrainConfig) -> dict:
-    """The constructor arguments of cfg.method taken from the config."""
-    return {"proj_hidden": cfg.proj_hidden, "proj_dim": cfg.proj_dim, "temperature": cfg.temperature}
+    """The constructor arguments of cfg.method taken from the config: only those the method takes
+    (its ``HPARAMS``, plus what its ``config_hparams`` derives, e.g. the image size of a decoder)."""
+    return METHODS[cfg.method].config_hparams(cfg)
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -264,15 +265,16 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True
     model = build_model(cfg, device)
     loader = DeviceLoader(images, None, batch_size=cfg.batch_size, device=device, shuffle=True,
                           drop_last=True, seed=cfg.seed)
-    augment = for_dataset(cfg.dataset)
+    augment = for_dataset(cfg.dataset, **model.augment_overrides)  # e.g. milder views for rotation
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     forward = torch.compile(model) if cfg.compile else model
 
     def step_loss(x, y, g):
         x1 = augment(x, generator=g).contiguous(memory_format=fmt)
         x2 = augment(x, generator=g).contiguous(memory_format=fmt)
+        extra = {"generator": g} if model.needs_generator else {}  # masks / GAN noise repeat on resume
         with _autocast(device, cfg.amp):
-            return forward(x1, x2)
+            return forward(x1, x2, **extra)
 
     on_epoch_end = None
     if cfg.knn_every:

@@ -1,0 +1,627 @@
+"""Datasets as uint8 tensors, label subsets, and device-resident batching.
+
+Every dataset comes back the same way: images as a contiguous uint8 CPU tensor (N, C, H, W)
+and labels as int64 (N,). Augmentation and the model take it from there.
+
+    from sslkit import data
+    x, y = data.load("fashion-mnist", "train")         # (60000, 1, 28, 28) uint8, embedded in data/
+    x, y = data.load("cifar10", "test")                # cache, folder, tarball, torchvision batches, download
+    x, y = data.load("image-folder", "train", root="my_photos", size=64)   # my_photos/train/<class>/*.jpg
+    data.class_names("cifar10")                        # ['airplane', 'automobile', ...]
+    data.info("stl10")                                 # shape, splits, and how to obtain it
+
+    tr, va = data.train_val_split(y, val_fraction=0.1, seed=0)   # stratified index tensors
+    few = data.k_per_class(y[tr], k=10)                # 10 labelled examples per class (indices into y[tr])
+    sub = data.label_fraction(y[tr], 0.01)             # 1 % of the labels, stratified
+
+    loader = data.DeviceLoader(x, y, batch_size=512, device="cuda", seed=0)
+    for epoch in range(epochs):
+        for xb, yb in loader.epoch(epoch):             # same order for (seed, epoch) in every run
+            ...
+    # resume mid-epoch after `step` batches: loader.epoch(epoch, start=step)
+
+Where data is looked for: the `root` argument first, then DATA_DIR (the repo's data/, or
+$SSLKIT_DATA), then the places listed by `info(name)["obtain"]`. Decoded and downloaded
+data goes to DATA_DIR/cache, which git ignores. When nothing is found, DatasetNotFoundError
+says every way to get the data; nothing ever waits on the network for more than seconds.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import socket
+import tarfile
+import threading
+import warnings
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from sslkit.config import check_choice, check_fraction, check_positive
+
+# -----------------------------------------------------------------------------
+# where data lives (plain module values: tests and users may reassign them)
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ["SSLKIT_DATA"]).expanduser() if os.environ.get("SSLKIT_DATA") else REPO_DIR / "data"
+SHARED_DIR = REPO_DIR.parent / "shared" / "datasets"          # offline copies next to the repo
+SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
+
+DATASETS = ("fashion-mnist", "cifar10", "stl10", "digits", "image-folder")
+CIFAR10_TARBALL = "cifar10-jpeg.tar.gz"
+IMAGE_EXTS = (".png", ".jpg", ".jpeg")
+NET_TIMEOUT = 10  # seconds per socket operation while downloading
+
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck"]
+STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
+FASHION_MNIST_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+                       "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset is not on disk and could not be downloaded; the message says how to get it."""
+
+
+def cache_dir() -> Path:
+    """Decoded / downloaded data: DATA_DIR/cache (read at call time, so reassigning DATA_DIR moves it)."""
+    return Path(DATA_DIR) / "cache"
+
+
+def _obtain(name: str) -> list[str]:
+    """Every way to get dataset `name`, as lines for info() and for error messages."""
+    data, cache, shared = Path(DATA_DIR), cache_dir(), Path(SHARED_DIR)
+    if name == "fashion-mnist":
+        return [f"embedded: the four IDX .gz files in {data / 'fashion-mnist'} (part of the git repository)",
+                f"Debian/Ubuntu: `apt-get install dataset-fashion-mnist` puts them in {SYSTEM_FASHION_MNIST}",
+                "any folder holding the four files: load(..., root=<folder>)",
+                f"internet: load(..., download=True) downloads them with torchvision into {cache}"]
+    if name == "cifar10":
+        return [f"internet: load('cifar10', download=True) downloads it with torchvision (170 MB) into {cache}",
+                f"the JPEG tarball {CIFAR10_TARBALL}: put it in {data} or {shared}, or pass root=<its folder or "
+                f"the file>; it is decoded once into {cache}",
+                f"an ImageFolder tree <root>/train/<class>/*.jpg|png and <root>/test/<class>/...: pass root=<root> "
+                f"or put it at {data / 'cifar10'}",
+                f"torchvision's python batches: <root>/cifar-10-batches-py (root=<root>, or {cache})"]
+    if name == "stl10":
+        return [f"internet: load('stl10', download=True) downloads it with torchvision (2.6 GB) into {cache}",
+                f"torchvision's files: <root>/stl10_binary/*.bin (root=<root>, or {cache})",
+                "or export it as an ImageFolder tree and use load('image-folder', root=...)"]
+    if name == "digits":
+        return ["bundled with scikit-learn (`pip install scikit-learn`); nothing to download"]
+    return ["your own images: <root>/<split>/<class>/*.png|jpg|jpeg, load('image-folder', split, root=<root>)"]
+
+
+_INFO = {
+    "fashion-mnist": dict(channels=1, size=(28, 28), num_classes=10, splits=("train", "test"),
+                          num_images={"train": 60000, "test": 10000},
+                          description="Zalando article images, 28x28 grayscale, 10 classes (MIT licence)"),
+    "cifar10": dict(channels=3, size=(32, 32), num_classes=10, splits=("train", "test"),
+                    num_images={"train": 50000, "test": 10000},
+                    description="CIFAR-10, 32x32 colour photos, 10 classes"),
+    "stl10": dict(channels=3, size=(96, 96), num_classes=10, splits=("train", "test", "unlabeled", "train+unlabeled"),
+                  num_images={"train": 5000, "test": 8000, "unlabeled": 100000, "train+unlabeled": 105000},
+                  description="STL-10, 96x96 colour photos, 10 classes plus 100k unlabelled (label -1)"),
+    "digits": dict(channels=1, size=(8, 8), num_classes=10, splits=("train", "test"),
+                   num_images={"train": 1437, "test": 360},
+                   description="scikit-learn handwritten digits, 8x8, values 0..16 scaled to 0..255"),
+    "image-folder": dict(channels=3, size=None, num_classes=None, splits=None, num_images=None,
+                         description="your images in <root>/<split>/<class>/*.png|jpg|jpeg, RGB; "
+                                     "all one size unless size= is given"),
+}
+
+
+def info(name: str) -> dict:
+    """Channels, size (H, W), num_classes, splits, num_images, description and how to obtain `name`."""
+    check_choice("dataset", name, DATASETS)
+    return dict(_INFO[name], name=name, obtain=_obtain(name))
+
+
+def class_names(name: str, root=None) -> list[str]:
+    """Class names in label order (for image-folder: the sorted class folders found under `root`)."""
+    check_choice("dataset", name, DATASETS)
+    if name == "fashion-mnist":
+        return list(FASHION_MNIST_CLASSES)
+    if name == "cifar10":
+        return list(CIFAR10_CLASSES)
+    if name == "stl10":
+        return list(STL10_CLASSES)
+    if name == "digits":
+        return [str(d) for d in range(10)]
+    return _folder_classes(_folder_root(root))
+
+
+def load(name: str, split: str = "train", root=None, *, download=None, size=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load a dataset split: images uint8 (N, C, H, W) contiguous CPU tensor; labels int64 (N,).
+
+    root: where to look first (a folder; for cifar10 also the tarball file itself).
+    download: True = download if not found, False = never, None = only if the host answers within seconds.
+    size: int or (H, W) to resize to (bilinear, antialiased); required for an image folder of mixed sizes.
+    """
+    check_choice("dataset", name, DATASETS)
+    if download is not None and not isinstance(download, bool):
+        raise ValueError(f"download must be True, False or None (= only when online), got {download!r}")
+    if name != "image-folder":  # image-folder splits are whatever folders exist, checked there
+        _check_split(name, split, _INFO[name]["splits"])
+    size = _check_size(size)
+    if name == "image-folder":
+        return _load_folder(_folder_root(root), split, size)
+    loader = {"fashion-mnist": _load_fashion_mnist, "cifar10": _load_cifar10,
+              "stl10": _load_stl10, "digits": _load_digits}[name]
+    x, y = loader(split, None if root is None else Path(root).expanduser(), download)
+    if size is not None and tuple(x.shape[-2:]) != size:
+        x = _resize(x, size)
+    return x.contiguous(), y.to(torch.int64).contiguous()
+
+
+def _check_split(name, split, splits):
+    try:
+        check_choice("split", split, splits)
+    except ValueError as e:
+        raise ValueError(f"{e} (dataset {name!r})") from None
+
+
+def _check_size(size):
+    if size is None:
+        return None
+    hw = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+    if len(hw) != 2:
+        raise ValueError(f"size must be an int or a pair (H, W), got {size!r}")
+    for v in hw:
+        check_positive("size", v)
+    return hw
+
+
+def _resize(x: torch.Tensor, size) -> torch.Tensor:
+    """Bilinear antialiased resize of uint8 (N, C, H, W), in chunks so memory stays bounded."""
+    out = torch.empty((x.shape[0], x.shape[1], *size), dtype=torch.uint8)
+    for i in range(0, len(x), 4096):
+        chunk = torch.nn.functional.interpolate(x[i:i + 4096].float(), size=size, mode="bilinear",
+                                                align_corners=False, antialias=True)
+        out[i:i + 4096] = chunk.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def _not_found(name, split, looked, reason=None) -> DatasetNotFoundError:
+    lines = [f"{name} ({split}) not found. Any one of these works:"]
+    lines += [f"  {i}. {way}" for i, way in enumerate(_obtain(name), 1)]
+    lines += ["Looked in: " + ", ".join(map(str, dict.fromkeys(looked))) if looked else ""]
+    if reason:
+        lines.append(f"Download: {reason}")
+    return DatasetNotFoundError("\n".join(l for l in lines if l))
+
+
+# -----------------------------------------------------------------------------
+# network: a download must never hang, and download=None asks "online?" quickly
+
+def _online(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """True if a TCP connection to host opens within `timeout` s (DNS included: it runs in a thread)."""
+    ok = []
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            ok.append(True)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=probe, daemon=True)  # getaddrinfo ignores socket timeouts
+    t.start()
+    t.join(timeout)
+    return bool(ok)
+
+
+def _download(name, split, looked, download, host, port, fetch):
+    """Run fetch() (a torchvision download) if allowed; turn any failure into DatasetNotFoundError."""
+    if download is False:
+        raise _not_found(name, split, looked, "not attempted (download=False)")
+    if download is None and not _online(host, port):
+        raise _not_found(name, split, looked, f"not attempted: {host} is unreachable (offline?)")
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(NET_TIMEOUT)  # torchvision's urllib calls have no timeout of their own
+    try:
+        return fetch()
+    except Exception as e:  # noqa: BLE001 - any failure means "not available", with the reason shown
+        raise _not_found(name, split, looked, f"failed: {type(e).__name__}: {e}") from e
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _torchvision():
+    import torchvision  # imported only when needed: it takes seconds
+
+    return torchvision
+
+
+def _torchvision_local(cls, root, **kw):
+    """A torchvision dataset from files already on disk; its 'corrupted' RuntimeError becomes a ValueError."""
+    try:
+        return getattr(_torchvision().datasets, cls)(root, download=False, **kw)
+    except RuntimeError as e:
+        raise ValueError(f"torchvision {cls} files in {root} are incomplete or corrupt: {e}") from e
+
+
+def _tv_root(root):
+    """Where torchvision finds or puts its files: root if given, else the git-ignored cache."""
+    return Path(root) if root is not None and Path(root).is_dir() else cache_dir()
+
+
+# -----------------------------------------------------------------------------
+# fashion-mnist: IDX files
+
+def read_idx(path) -> np.ndarray:
+    """Read an IDX file (optionally .gz): magic 0x0000 08 <ndim>, ndim big-endian uint32 dims, uint8 data."""
+    path = Path(path)
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            raw = f.read()
+    except (EOFError, OSError) as e:  # truncated gzip stream or not gzip at all
+        raise ValueError(f"{path} is truncated or corrupt ({e}); "
+                         "copy it again (sha256 in data/fashion-mnist/README.md)") from e
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not a uint8 IDX file "
+                         f"(magic bytes {raw[:4].hex() or 'missing'}, expected 000008xx)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    dims = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype=">u4")) if len(raw) >= header else None
+    expected = None if dims is None else header + int(np.prod(dims))
+    if expected is None or len(raw) != expected:
+        raise ValueError(f"{path} is truncated or corrupt: {len(raw)} bytes, header says {expected}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _load_fashion_mnist(split, root, download):
+    files = FASHION_MNIST_FILES[split]
+    given = [root] if root is not None else []
+    dirs = given + [Path(DATA_DIR) / "fashion-mnist",
+                    Path(REPO_DIR) / "data" / "fashion-mnist",  # still found when $SSLKIT_DATA moves DATA_DIR
+                    Path(SYSTEM_FASHION_MNIST)]
+    dirs += [d / "FashionMNIST" / "raw" for d in given + [cache_dir()]]  # where torchvision downloads to
+    dirs = list(dict.fromkeys(dirs))
+    for d in dirs:
+        if all((d / f).is_file() for f in files):
+            x, y = read_idx(d / files[0]), read_idx(d / files[1])
+            if len(x) != len(y):
+                raise ValueError(f"{d}: {len(x)} images but {len(y)} labels")
+            return torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64))
+
+    def fetch():
+        ds = _torchvision().datasets.FashionMNIST(_tv_root(root), train=split == "train", download=True)
+        return ds.data.unsqueeze(1).contiguous(), ds.targets
+    return _download("fashion-mnist", split, dirs, download,
+                     "fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80, fetch)
+
+
+# -----------------------------------------------------------------------------
+# cifar10: cache -> ImageFolder tree -> tarball (decoded once into the cache) -> torchvision batches -> download
+
+def _load_cifar10(split, root, download):
+    # The cache wins over every source (they all hold CIFAR-10); delete DATA_DIR/cache/cifar10-*.pt to re-decode.
+    cached = _read_cache("cifar10", split)
+    if cached is not None:
+        return cached
+    looked = [cache_dir() / f"cifar10-{split}.pt"]
+    for d in ([root] if root is not None else []) + [Path(DATA_DIR) / "cifar10"]:
+        looked.append(d / split)
+        if (d / split).is_dir():
+            return _read_tree(d / split, CIFAR10_CLASSES, size=None, expect=(32, 32))
+    for t in _tarball_candidates(root):
+        looked.append(t)
+        if t.is_file():
+            decoded = _decode_tarball(t)
+            if split not in decoded:
+                raise DatasetNotFoundError(f"{t} has no {split}/<class>/ images (found splits: {sorted(decoded)})")
+            return decoded[split]
+    for d in dict.fromkeys(([root] if root is not None else []) + [cache_dir()]):
+        looked.append(d / "cifar-10-batches-py")
+        if (d / "cifar-10-batches-py").is_dir():
+            ds = _torchvision_local("CIFAR10", d, train=split == "train")
+            return _from_hwc(ds.data), torch.tensor(ds.targets)
+
+    def fetch():
+        ds = _torchvision().datasets.CIFAR10(_tv_root(root), train=split == "train", download=True)
+        return _from_hwc(ds.data), torch.tensor(ds.targets)
+    return _download("cifar10", split, looked, download, "www.cs.toronto.edu", 443, fetch)
+
+
+def _tarball_candidates(root):
+    out = []
+    if root is not None:
+        out += [root] if root.name.endswith(".tar.gz") else [root / CIFAR10_TARBALL]
+    return out + [Path(DATA_DIR) / CIFAR10_TARBALL, Path(SHARED_DIR) / CIFAR10_TARBALL]
+
+
+def _read_cache(name, split):
+    """The decoded cache for (name, split), or None if absent or unreadable (then it is rebuilt)."""
+    path = cache_dir() / f"{name}-{split}.pt"
+    if not path.is_file():
+        return None
+    try:
+        d = torch.load(path, weights_only=True)  # weights_only: a cache file must not run code
+        x, y = d["images"], d["labels"]
+        if x.dtype != torch.uint8 or x.dim() != 4 or len(x) != len(y):
+            raise ValueError(f"unexpected contents: images {x.dtype} {tuple(x.shape)}, {len(y)} labels")
+        return x, y
+    except Exception as e:  # noqa: BLE001 - a broken cache is rebuilt, not fatal
+        warnings.warn(f"ignoring unreadable cache {path} ({type(e).__name__}: {e}); it will be rebuilt")
+        return None
+
+
+def _write_cache(name, split, x, y, source):
+    """Write atomically (tmp + os.replace) so an interrupted run never leaves half a cache behind."""
+    path = cache_dir() / f"{name}-{split}.pt"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"images": x, "labels": y, "source": str(source)}, tmp)
+        os.replace(tmp, path)
+    except OSError as e:  # read-only checkout etc.: still return the data, just slower next time
+        warnings.warn(f"could not write cache {path}: {e}")
+        tmp.unlink(missing_ok=True)
+
+
+def _decode_tarball(path: Path) -> dict:
+    """Stream `path` once (split/class/file.jpg), decode every image, cache each split. {split: (x, y)}."""
+    from tqdm.auto import tqdm
+
+    items: dict[str, list] = {}
+    try:
+        with open(path, "rb") as raw, tqdm.wrapattr(raw, "read", total=path.stat().st_size,
+                                                    desc=f"decoding {path.name} (once)") as f:
+            with tarfile.open(fileobj=f, mode="r|gz") as tar:  # stream: never extract 60k files to disk
+                for m in tar:
+                    parts = PurePosixPath(m.name).parts
+                    if not m.isfile() or len(parts) < 3 or not parts[-1].lower().endswith(IMAGE_EXTS):
+                        continue
+                    split, cls, fname = parts[-3:]
+                    label = _class_index(cls, CIFAR10_CLASSES, f"{path}:{m.name}")
+                    items.setdefault(split, []).append((label, fname, tar.extractfile(m).read()))
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise ValueError(f"{path} is truncated or corrupt ({e}); copy it again and check its sha256") from e
+    out = {}
+    for split, rows in items.items():
+        rows.sort(key=lambda r: r[:2])  # tar order is arbitrary; (class, file name) is not
+        imgs = [_decode(r[2], f"{path}:{split}/{r[1]}", expect=(32, 32)) for r in rows]
+        x, y = _from_hwc(np.stack(imgs)), torch.tensor([r[0] for r in rows], dtype=torch.int64)
+        _write_cache("cifar10", split, x, y, path)
+        out[split] = (x, y)
+    return out
+
+
+def _from_hwc(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).contiguous()
+
+
+def _class_index(cls, classes, where):
+    if cls not in classes:
+        raise ValueError(f"{where}: unknown class folder {cls!r}; expected one of {', '.join(classes)}")
+    return classes.index(cls)
+
+
+def _decode(raw: bytes, where, expect=None, size=None) -> np.ndarray:
+    """Decode one image file (bytes) with PIL to RGB uint8 (H, W, 3), resized to `size` (H, W) if given."""
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            im = im if im.mode == "RGB" else im.convert("RGB")
+            if size is not None and im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.BILINEAR)
+            a = np.asarray(im)
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"cannot decode image {where}: {e}") from e
+    if expect is not None and a.shape[:2] != expect:
+        raise ValueError(f"{where} is {a.shape[1]}x{a.shape[0]}, expected {expect[1]}x{expect[0]}")
+    return a
+
+
+def _read_tree(split_dir: Path, classes, size=None, expect=None):
+    """Read <split_dir>/<class>/*.png|jpg|jpeg; labels index `classes`. Mixed sizes need `size`."""
+    from tqdm.auto import tqdm
+
+    files = [(_class_index(c.name, classes, c), f) for c in sorted(split_dir.iterdir())
+             if c.is_dir() and not c.name.startswith(".")  # skip .ipynb_checkpoints and friends
+             for f in sorted(c.iterdir()) if f.suffix.lower() in IMAGE_EXTS and not f.name.startswith(".")]
+    if not files:
+        raise DatasetNotFoundError(f"no images (*{', *'.join(IMAGE_EXTS)}) in {split_dir}/<class>/")
+    imgs = [_decode(f.read_bytes(), f, expect, size)
+            for _, f in tqdm(files, desc=f"reading {split_dir}", disable=len(files) < 2000)]
+    shapes = {}
+    for (_, f), a in zip(files, imgs):
+        shapes.setdefault(a.shape[:2], f)
+    if len(shapes) > 1:
+        examples = "; ".join(f"{w}x{h} ({f})" for (h, w), f in list(shapes.items())[:4])
+        raise ValueError(f"images in {split_dir} have {len(shapes)} different sizes, e.g. {examples}; "
+                         f"pass size=<int or (H, W)> to resize them all")
+    return _from_hwc(np.stack(imgs)), torch.tensor([label for label, _ in files], dtype=torch.int64)
+
+
+# -----------------------------------------------------------------------------
+# stl10, digits, image-folder
+
+def _load_stl10(split, root, download):
+    dirs = list(dict.fromkeys(([root] if root is not None else []) + [cache_dir()]))
+    for d in dirs:
+        if (d / "stl10_binary").is_dir():
+            ds = _torchvision_local("STL10", d, split=split)
+            return torch.from_numpy(ds.data), torch.from_numpy(ds.labels.astype(np.int64))
+
+    def fetch():
+        ds = _torchvision().datasets.STL10(_tv_root(root), split=split, download=True)
+        return torch.from_numpy(ds.data), torch.from_numpy(ds.labels.astype(np.int64))
+    return _download("stl10", split, [d / "stl10_binary" for d in dirs], download, "ai.stanford.edu", 80, fetch)
+
+
+def _load_digits(split, root, download):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = (d.images.astype(np.int64) * 255 // 16).astype(np.uint8)  # 0..16 -> 0..255, exact at both ends
+    idx = np.arange(len(x))
+    tr, te = train_test_split(idx, test_size=360, stratify=d.target, random_state=0)  # fixed 1437/360
+    keep = np.sort(tr if split == "train" else te)
+    return torch.from_numpy(x[keep]).unsqueeze(1), torch.from_numpy(d.target[keep].astype(np.int64))
+
+
+def _folder_root(root) -> Path:
+    if root is None:
+        raise ValueError("dataset 'image-folder' needs root=<folder holding <split>/<class>/*.jpg>")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise _not_found("image-folder", "any", [root])
+    return root
+
+
+def _folder_splits(root: Path) -> list[str]:
+    return sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _folder_classes(root: Path) -> list[str]:
+    """Union of class folders over all splits, sorted: labels then agree between train and test."""
+    return sorted({c.name for s in _folder_splits(root) for c in (root / s).iterdir()
+                   if c.is_dir() and not c.name.startswith(".")})
+
+
+def _load_folder(root: Path, split, size):
+    splits = _folder_splits(root)
+    if not splits:
+        raise _not_found("image-folder", split, [root])
+    _check_split("image-folder", split, splits)
+    return _read_tree(root / split, _folder_classes(root), size=size)
+
+
+# -----------------------------------------------------------------------------
+# splits and label subsets (all stratified, deterministic under `seed`, returned sorted)
+
+def _labels(labels) -> torch.Tensor:
+    y = torch.as_tensor(labels).cpu()
+    if y.dim() != 1 or y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise ValueError(f"labels must be a 1-D integer tensor, got dtype {y.dtype} and shape {tuple(y.shape)}")
+    return y.long()
+
+
+def _per_class_perms(y: torch.Tensor, seed: int):
+    """(class, shuffled indices of that class) for every class >= 0, in class order.
+
+    The permutation of a class does not depend on k or fraction, so for one seed a smaller
+    subset is always inside a larger one (nested label-efficiency curves)."""
+    check_positive("seed", seed, allow_zero=True)
+    g = torch.Generator().manual_seed(seed)
+    for c in torch.unique(y).tolist():
+        if c < 0:  # -1 = unlabelled (STL-10): never a class
+            continue
+        idx = torch.nonzero(y == c).flatten()
+        yield c, idx[torch.randperm(len(idx), generator=g)]
+
+
+def train_val_split(labels, val_fraction=0.1, seed=0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stratified split: round(val_fraction * n_c) of each class to val, the rest to train (sorted, disjoint)."""
+    check_fraction("val_fraction", val_fraction, inclusive_high=False)
+    y = _labels(labels)
+    val = []
+    for _, perm in _per_class_perms(y, seed):
+        n_val = min(round(val_fraction * len(perm)), len(perm) - 1)  # keep every class in train
+        val.append(perm[:n_val])
+    val = torch.cat(val).sort().values if val else torch.empty(0, dtype=torch.long)
+    is_val = torch.zeros(len(y), dtype=torch.bool)
+    is_val[val] = True
+    return torch.nonzero(~is_val).flatten(), val  # unlabelled (-1) examples stay in train
+
+
+def k_per_class(labels, k, seed=0) -> torch.Tensor:
+    """Exactly k indices of every class (labels >= 0), sorted; ValueError if a class has fewer than k."""
+    check_positive("k", k)
+    picked = []
+    for c, perm in _per_class_perms(_labels(labels), seed):
+        if len(perm) < k:
+            raise ValueError(f"class {c} has only {len(perm)} examples, fewer than k={k}")
+        picked.append(perm[:k])
+    return torch.cat(picked).sort().values if picked else torch.empty(0, dtype=torch.long)
+
+
+def label_fraction(labels, fraction, seed=0) -> torch.Tensor:
+    """A stratified subset with round(fraction * n_c) (at least 1) of every class, sorted."""
+    check_fraction("fraction", fraction)
+    picked = [perm[:max(1, round(fraction * len(perm)))] for _, perm in _per_class_perms(_labels(labels), seed)]
+    return torch.cat(picked).sort().values if picked else torch.empty(0, dtype=torch.long)
+
+
+# -----------------------------------------------------------------------------
+# device-resident batching
+
+class DeviceLoader:
+    """Keeps uint8 images (and labels) on `device`; shuffles with torch.randperm and a generator
+    seeded from (seed, epoch), so epoch e's order is the same in every run -> exact resume mid-epoch.
+
+    The permutation is drawn on the CPU and copied over once per epoch (400 KB for CIFAR-10):
+    the order is then identical on every device, and nothing inside an epoch syncs with the host.
+    Batches are uint8 on `device`; with shuffle=False they are views of the stored tensor, so
+    don't modify them in place. Iterating the loader itself always gives epoch 0: training loops
+    call loader.epoch(e) (and loader.epoch(e, start=step) to resume).
+    """
+
+    def __init__(self, images, labels=None, batch_size=256, device="cpu", shuffle=True, drop_last=True, seed=0):
+        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+            is_tensor = isinstance(images, torch.Tensor)
+            got = f"{images.dtype} tensor of shape {tuple(images.shape)}" if is_tensor else type(images).__name__
+            raise ValueError(f"images must be a uint8 tensor (N, C, H, W), got {got}")
+        n = len(images)
+        if n == 0:
+            raise ValueError("images is empty")
+        if labels is not None:
+            labels = _labels(labels)
+            if len(labels) != n:
+                raise ValueError(f"{n} images but {len(labels)} labels")
+        check_positive("batch_size", batch_size)
+        check_positive("seed", seed, allow_zero=True)
+        if drop_last and batch_size > n:
+            raise ValueError(f"batch_size={batch_size} is larger than the {n} images, so drop_last=True "
+                             f"leaves no batch; use batch_size <= {n} or drop_last=False")
+        self.device = torch.device(device)
+        self.images = images.to(self.device).contiguous()
+        self.labels = None if labels is None else labels.to(self.device)
+        self.batch_size, self.shuffle, self.drop_last, self.seed = batch_size, shuffle, drop_last, seed
+
+    def __len__(self) -> int:
+        n, b = len(self.images), self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def order(self, epoch: int) -> torch.Tensor:
+        """The index order of `epoch` on the loader's device (arange when shuffle=False)."""
+        check_positive("epoch", epoch, allow_zero=True)
+        n = len(self.images)
+        if not self.shuffle:
+            return torch.arange(n, device=self.device)
+        # SeedSequence mixes (seed, epoch) so neighbouring seeds/epochs give unrelated orders
+        s = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, dtype=np.uint64)[0])
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(s))
+        return perm.to(self.device)
+
+    def epoch(self, epoch: int, start: int = 0):
+        """Iterator of (x_uint8, y_or_None) for `epoch`, skipping the first `start` batches."""
+        check_positive("start", start, allow_zero=True)
+        if start > len(self):
+            raise ValueError(f"start={start} is past the end of the epoch ({len(self)} batches)")
+        order = self.order(epoch)  # validated and drawn now, not at the first next()
+        return self._batches(order, start)
+
+    def _batches(self, order, start):
+        b, n = self.batch_size, len(self.images)
+        for i in range(start, len(self)):
+            if self.shuffle:
+                idx = order[i * b:min((i + 1) * b, n)]
+                yield self.images[idx], None if self.labels is None else self.labels[idx]
+            else:  # contiguous slices: no gather needed
+                sl = slice(i * b, min((i + 1) * b, n))
+                yield self.images[sl], None if self.labels is None else self.labels[sl]
+
+    def __iter__(self):
+        return self.epoch(0)
+
+    def __repr__(self):
+        return (f"DeviceLoader({len(self.images)} images {tuple(self.images.shape[1:])}, batch_size={self.batch_size}, "
+                f"{len(self)} batches/epoch, device={self.device}, shuffle={self.shuffle}, seed={self.seed})")
