@@ -57,7 +57,7 @@ class PretrainConfig:
     method: str = "simclr"
     backbone: str = "convnet"
     width: int = 32                 # ConvNet width (ignored by resnet18)
-    epochs: int = 10
+    epochs: int = 2
     max_steps: int | None = None    # stop early after this many optimiser steps (smoke tests, time budgets)
     batch_size: int = 256
     optimizer: str = "adamw"
@@ -86,8 +86,9 @@ class PretrainConfig:
 
 
 PROFILES: dict[str, dict] = {
-    # 2-core CPU, minutes, embedded data.
-    "quick": dict(dataset="fashion-mnist", backbone="convnet", width=32, epochs=10, batch_size=256,
+    # 2-core CPU, minutes, embedded data. Two epochs of the width-32 ConvNet reach a linear probe of
+    # 0.876 (random init: 0.834) and 0.729 with 10 labels per class (random: 0.648); see README.
+    "quick": dict(dataset="fashion-mnist", backbone="convnet", width=32, epochs=2, batch_size=256,
                   optimizer="adamw", lr=2e-3, weight_decay=1e-4, warmup_epochs=1.0, temperature=0.5,
                   knn_every=0),
     # One GPU, the published CIFAR-10 protocol (SimCLR, ResNet-18, 200 epochs, kNN monitor).

@@ -71,3 +71,56 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{path} is not an sslkit checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
     return state
+
+
+class RunLockedError(RuntimeError):
+    """Another live process is writing to the same output directory."""
+
+
+class DirectoryLock:
+    """Exclusive claim on an output directory: ``DIR/.lock`` created with O_EXCL, holding the PID.
+
+    Two runs writing checkpoints into one directory would interleave and corrupt each other's
+    history, so the second is refused. A lock left by a process that no longer exists (killed
+    with SIGKILL) is taken over.
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.path = Path(directory) / ".lock"
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pid = self._owner()
+                if pid is not None and pid != os.getpid() and _alive(pid):
+                    raise RunLockedError(f"another run (pid {pid}) is writing to {self.path.parent}; wait for it, "
+                                         f"stop it, or choose another output directory") from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise RunLockedError(f"could not lock {self.path.parent}")
+
+    def __exit__(self, *exc):
+        if self._owner() == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+    def _owner(self) -> int | None:
+        try:
+            return int(self.path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

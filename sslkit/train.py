@@ -15,6 +15,7 @@ One loop (:func:`fit`) serves both. What makes it exact and safe:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import signal
 import threading
@@ -27,13 +28,17 @@ from torch import nn
 from sslkit.augment import for_dataset
 from sslkit.config import PretrainConfig, resolve_device, validate
 from sslkit.data import DeviceLoader, info, load
-from sslkit.io import CheckpointError, atomic_write_json, load_checkpoint, save_checkpoint
+from sslkit.io import CheckpointError, DirectoryLock, atomic_write_json, load_checkpoint, save_checkpoint
 from sslkit.methods import METHODS, build_method
 from sslkit.models import build_backbone
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class TrainingOutOfMemoryError(RuntimeError):
+    """The device ran out of memory during a step."""
 
 
 # ------------------------------------------------------------------------------- optimisation
@@ -127,6 +132,13 @@ def fit(model: nn.Module, step_loss, loader: DeviceLoader, cfg: PretrainConfig, 
     ``cfg.out`` is set. ``on_epoch_end(epoch) -> dict`` adds entries (e.g. kNN accuracy) to the
     epoch's record. ``kind`` names what is trained ("simclr", "supervised", ...) and is checked on resume.
     """
+    if not cfg.out:
+        return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end)
+    with DirectoryLock(cfg.out):  # one writer per output directory
+        return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end)
+
+
+def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end) -> dict:
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
@@ -171,10 +183,16 @@ def fit(model: nn.Module, step_loss, loader: DeviceLoader, cfg: PretrainConfig, 
                 lr = lr_at(step, total, warmup, cfg.lr)
                 for group in opt.param_groups:
                     group["lr"] = lr
-                loss = step_loss(x, y, step_generator(cfg.seed, step, device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                try:
+                    loss = step_loss(x, y, step_generator(cfg.seed, step, device))
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                except torch.OutOfMemoryError as e:
+                    raise TrainingOutOfMemoryError(
+                        f"{kind}: out of memory at step {step} with batch_size {len(x)} on {device}; "
+                        f"try a smaller batch (e.g. batch_size {max(2, len(x) // 2)}), a smaller model, or "
+                        f"another device. The last checkpoint, if any, is intact.") from e
                 if hasattr(model, "on_step"):
                     model.on_step(step, total)
                 step += 1
@@ -368,3 +386,20 @@ def load_pretrained(path, device="cpu") -> tuple[nn.Module, PretrainConfig]:
         raise CheckpointError(f"{path}: weights do not fit a {cfg.method}/{cfg.backbone} model: "
                               f"{str(e).splitlines()[0]}") from e
     return model.eval(), cfg
+
+
+def pretrained(cfg: PretrainConfig, root: str | Path | None = None, progress: bool = True) -> dict:
+    """Pretrain ``cfg`` once and reuse it: the run lives in ``root/<method>-<dataset>-<config hash>``
+    and is resumed, so a finished run returns at once and an interrupted one continues.
+
+    This is how notebooks share an encoder (04 trains it, 05 and 09 reuse it) and how a reader
+    skips training that already happened. ``cfg.out`` is ignored; the hash covers every other field.
+    """
+    import hashlib
+    import json
+
+    fields = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "device", "knn_every", "log_every")}
+    digest = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+    root = Path(root) if root is not None else Path(__file__).resolve().parent.parent / "runs" / "cache"
+    run = dataclasses.replace(cfg, out=str(root / f"{cfg.method}-{cfg.dataset}-{digest}"))
+    return pretrain(run, resume=True, progress=progress)

@@ -1,0 +1,176 @@
+"""What happens when things go wrong: each case of README's "What happens when…" table."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sslkit.train as train
+from sslkit.io import DirectoryLock, RunLockedError, load_checkpoint
+from sslkit.losses import nt_xent
+
+REPO = Path(__file__).resolve().parent.parent
+# 64 steps per epoch, 3 epochs: long enough to be interrupted mid-epoch, short enough for CI.
+CMD = [sys.executable, "-m", "sslkit", "pretrain", "--width", "8", "--batch-size", "32", "--train-subset", "2048",
+       "--epochs", "3", "--device", "cpu", "--protocols", "none", "--no-progress", "--checkpoint-every", "1"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def run_to_end(out: Path, *extra) -> subprocess.CompletedProcess:
+    return subprocess.run([*CMD, "--out", str(out), *extra], env=ENV, cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+
+
+def start_and_signal(out: Path, sig: int) -> subprocess.Popen:
+    """Start a run and send ``sig`` as soon as its first checkpoint (end of epoch 1) exists."""
+    proc = subprocess.Popen([*CMD, "--out", str(out)], env=ENV, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out / "checkpoint.pt").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)  # into epoch 2
+    proc.send_signal(sig)
+    proc.wait(timeout=120)
+    return proc
+
+
+def final_weights(out: Path) -> dict:
+    return load_checkpoint(out / "checkpoint.pt")["model"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    assert run_to_end(out).returncode == 0
+    return out
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, uninterrupted):
+    proc = start_and_signal(tmp_path, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = load_checkpoint(tmp_path / "checkpoint.pt")["step"]
+    assert killed_at < 3 * 64  # it really was cut short
+    assert run_to_end(tmp_path, "--resume").returncode == 0  # the dead run's lock is stale and taken over
+    a, b = final_weights(uninterrupted), final_weights(tmp_path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    h_full = json.loads((uninterrupted / "history.json").read_text())
+    h_res = json.loads((tmp_path / "history.json").read_text())
+    assert [s["loss"] for s in h_full["steps"]] == [s["loss"] for s in h_res["steps"]]
+
+
+@pytest.mark.slow
+def test_ctrl_c_writes_checkpoint_then_resume_equals_uninterrupted(tmp_path, uninterrupted):
+    proc = start_and_signal(tmp_path, signal.SIGINT)
+    err = proc.stderr.read()
+    assert proc.returncode == 130 and "checkpoint saved" in err
+    step = load_checkpoint(tmp_path / "checkpoint.pt")["step"]
+    assert 64 < step < 3 * 64  # saved mid-run, after the epoch-1 checkpoint
+    assert run_to_end(tmp_path, "--resume").returncode == 0
+    a, b = final_weights(uninterrupted), final_weights(tmp_path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def tiny(out=None, **kw):
+    from sslkit.config import resolve
+
+    base = dict(width=8, batch_size=32, train_subset=256, epochs=1, proj_hidden=32, proj_dim=16, device="cpu",
+                channels_last=False)
+    base.update(kw)
+    return resolve("quick", **base, **({"out": str(out)} if out else {}))
+
+
+def test_concurrent_run_is_refused(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".lock").write_text(str(sleeper.pid))  # a live process holds the directory
+        with pytest.raises(RunLockedError, match=f"another run \\(pid {sleeper.pid}\\)"):
+            train.pretrain(tiny(tmp_path), progress=False)
+        assert not (tmp_path / "checkpoint.pt").exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # once its owner is gone the lock is stale and the run proceeds, releasing the lock at the end
+    train.pretrain(tiny(tmp_path), progress=False)
+    assert (tmp_path / "checkpoint.pt").exists() and not (tmp_path / ".lock").exists()
+
+
+def test_lock_is_exclusive_within_a_process_family(tmp_path):
+    with DirectoryLock(tmp_path):
+        code = f"from sslkit.io import DirectoryLock\nwith DirectoryLock({str(tmp_path)!r}): pass"
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert r.returncode != 0 and "another run" in r.stderr
+
+
+def test_out_of_memory_suggests_smaller_batch(monkeypatch, tmp_path):
+    def oom(*a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train, "step_generator", oom)
+    with pytest.raises(train.TrainingOutOfMemoryError, match="try a smaller batch \\(e.g. batch_size 16\\)"):
+        train.pretrain(tiny(tmp_path), progress=False)
+
+
+def _notebook(path: Path, code: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'quick'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_run_notebooks_survives_a_dead_kernel(tmp_path, capsys):
+    from sslkit.notebooks import run_notebooks
+
+    books = tmp_path / "nb"
+    books.mkdir()
+    _notebook(books / "01_ok.ipynb", "print('fine')")
+    _notebook(books / "02_dies.ipynb", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    _notebook(books / "03_raises.ipynb", "raise ValueError('bad parameter')")
+    _notebook(books / "04_ok.ipynb", "print(profile)")
+    records = run_notebooks("quick", out=tmp_path / "out", directory=books, log=lambda *a: None)
+    assert [r["status"] for r in records] == ["ok", "FAILED", "FAILED", "ok"]
+    assert "bad parameter" in records[2]["error"]
+    assert (tmp_path / "out" / "04_ok.html").exists()
+
+
+# --------------------------------------------------------------------------- fuzzed inputs
+
+finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 6), d=st.integers(1, 5), data=st.data(), scale=st.floats(1e-2, 1e2))
+def test_nt_xent_finite_and_scale_invariant(n, d, data, scale):
+    z1 = torch.tensor(data.draw(st.lists(finite, min_size=n * d, max_size=n * d))).view(n, d)
+    z2 = torch.tensor(data.draw(st.lists(finite, min_size=n * d, max_size=n * d))).view(n, d)
+    loss = nt_xent(z1, z2)
+    assert torch.isfinite(loss)
+    if z1.norm(dim=1).min() > 1e-3 and z2.norm(dim=1).min() > 1e-3:  # normalisation is defined
+        assert nt_xent(z1 * scale, z2 * scale).item() == pytest.approx(loss.item(), rel=1e-3, abs=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(labels=st.lists(st.integers(0, 4), min_size=1, max_size=60), k=st.integers(1, 8), seed=st.integers(0, 99))
+def test_k_per_class_never_exceeds_or_duplicates(labels, k, seed):
+    from sslkit.data import k_per_class
+
+    y = torch.tensor(labels)
+    counts = torch.bincount(y)
+    if (counts[counts > 0] < k).any():
+        with pytest.raises(ValueError, match="has only"):
+            k_per_class(y, k, seed=seed)
+        return
+    idx = k_per_class(y, k, seed=seed)
+    assert len(set(idx.tolist())) == len(idx)
+    assert torch.bincount(y[idx], minlength=len(counts)).tolist() == [k if c else 0 for c in counts.tolist()]
