@@ -22,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/python -m sslkit run-notebooks --profile quick
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs --nbval-lax --nbval-current-env tests notebooks
 
 clean-venv:
 	rm -rf $(VENV)
