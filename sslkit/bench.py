@@ -3,14 +3,20 @@
     from sslkit.bench import bench_augment, format_bench
     print(format_bench(bench_augment("fashion-mnist", n_images=2048, batch_size=256, threads=1)))
 
-Command line: ``python -m sslkit bench augment --dataset cifar10``.
+    from sslkit.bench import bench_train
+    print(format_bench(bench_train("fashion-mnist", device="cpu", steps=20, workers=1, threads=1)))
 
-Timings are medians of several repeats with ``time.perf_counter``; the two pipelines alternate
-within each repeat so that background load hits both alike. Nothing here asserts a speed: the
-numbers depend on the machine, so tests never check them.
+Command line: ``python -m sslkit bench augment --dataset cifar10`` and
+``python -m sslkit bench train --device cuda --dataset cifar10 --backbone resnet18``.
+
+Timings use ``time.perf_counter`` (after ``torch.cuda.synchronize`` on CUDA); the two pipelines
+alternate so that background load hits both alike. Nothing here asserts a speed: the numbers
+depend on the machine, so tests never check them.
 """
 from __future__ import annotations
 
+import itertools
+import math
 import platform
 import statistics
 import time
@@ -18,7 +24,8 @@ from typing import Optional
 
 import torch
 
-__all__ = ["bench_augment", "format_bench", "torchvision_pipeline"]
+__all__ = ["bench_augment", "bench_train", "count_flops", "format_bench", "format_bench_train",
+           "peak_tflops", "torchvision_pipeline"]
 
 
 def torchvision_pipeline(aug):
@@ -152,7 +159,9 @@ def bench_augment(dataset: str = "fashion-mnist", n_images: int = 2048, batch_si
 
 
 def format_bench(result: dict) -> str:
-    """A few readable lines for a :func:`bench_augment` result."""
+    """A few readable lines for a :func:`bench_augment` or :func:`bench_train` result."""
+    if "reference_images_per_s" in result:
+        return format_bench_train(result)
     r = result
     shape = "x".join(map(str, r["image_shape"]))
     return "\n".join([
@@ -163,3 +172,287 @@ def format_bench(result: dict) -> str:
         f"  ratio sslkit / torchvision                   {r['ratio']:>12.1f}x",
         f"  ({r['augment']})",
     ])
+
+
+# ------------------------------------------------------------------------------ training steps
+
+# Dense bf16 matrix rate that a large matmul actually reaches (TFLOP/s), by substring of the CUDA
+# device name. H200: 769-798 TFLOP/s measured on an 8192^3 bf16 matmul on this workplace's H200
+# machines (device KINDS.md); the H100 SXM has the same chip and the same bf16 rate. The A100 figure is
+# the datasheet's (dense bf16). Devices not listed (and CPUs) print 'n/a'.
+PEAK_BF16_TFLOPS = {"H200": 790.0, "H100": 790.0, "A100": 312.0}
+
+
+def peak_tflops(device) -> Optional[float]:
+    """The bf16 dense peak of ``device`` from :data:`PEAK_BF16_TFLOPS`, or None (CPU, unknown GPU)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, tflops in PEAK_BF16_TFLOPS.items():
+        if key.lower() in name.lower():
+            return tflops
+    return None
+
+
+def _device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model name from /proc/cpuinfo (else the platform's)."""
+    from sslkit.results import cpu_name
+
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+
+
+class _TwoViews(_PerImage):
+    """A conventional SSL dataset: each item is two independently augmented views of one PIL image."""
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        img = Image.fromarray(self.images[i])
+        return self.transform(img), self.transform(img)
+
+
+def count_flops(views_loss, model, batch_size: int, channels: int, size: int) -> int:
+    """FLOPs of one forward + backward of ``views_loss(x1, x2, None)`` on two views of ``batch_size``
+    images (``torch.utils.flop_counter.FlopCounterMode``: matmuls and convolutions, 2 per MAC).
+
+    Runs on the meta device when ``model`` lives there (shapes only, no arithmetic), else for real.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    dev = next(model.parameters()).device
+    x1 = torch.zeros(batch_size, channels, size, size, device=dev)
+    x2 = torch.zeros(batch_size, channels, size, size, device=dev)
+    with FlopCounterMode(display=False) as counter:
+        views_loss(x1, x2, None).backward()
+    model.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops())
+
+
+def _train_api():
+    """The step of sslkit.train.pretrain, so the benchmark measures exactly what training runs."""
+    from sslkit import train
+
+    return train.views_loss_fn, train.optimizer_step, train.compile_model
+
+
+def _blocks(steps: int, rounds: int) -> list[int]:
+    rounds = min(rounds, steps)
+    return [steps // rounds + (1 if i < steps % rounds else 0) for i in range(rounds)]
+
+
+def bench_train(dataset: str = "fashion-mnist", backbone: Optional[str] = None, device: str = "cpu",
+                steps: int = 20, batch_size: int = 256, workers: int = 2, threads: Optional[int] = None,
+                seed: int = 0, *, width: Optional[int] = None, profile: Optional[str] = None,
+                compile: bool = False, warmup: int = 2, rounds: int = 2, root=None) -> dict:
+    """Time SimCLR training steps of sslkit's pipeline against a conventional one, in the same run.
+
+    (a) sslkit: the training images as uint8 on ``device`` (:class:`sslkit.data.DeviceLoader`), two
+        views per batch by the batched :class:`SimCLRAugment` on the device, then the step of
+        :func:`sslkit.train.pretrain` (bf16 autocast + channels_last on CUDA, as the config says).
+    (b) reference, as the public SSL libraries do it: a torch ``Dataset`` that returns two views of
+        each PIL image made by torchvision v2 per image (:func:`torchvision_pipeline`, the same
+        operations and parameters), a ``DataLoader`` with ``workers`` worker processes (pinned
+        memory on CUDA), feeding a fresh copy of the same model (same initial weights), loss,
+        optimiser and step.
+
+    The model and optimiser come from ``profile`` (default: ``quick`` on the CPU, ``full`` on CUDA)
+    with ``dataset``, ``backbone``, ``width``, ``batch_size``, ``seed`` and ``compile`` overriding it.
+    Each pipeline first runs ``warmup`` untimed steps; then ``steps`` timed steps each, in ``rounds``
+    blocks that alternate (sslkit, reference | reference, sslkit | ...). Every block starts with one
+    untimed step, so the reference is timed with its workers already running but without a queue
+    of batches prefetched while the other pipeline was being timed. ``threads`` sets torch's
+    intra-op threads of this process for the run (restored after; DataLoader workers use 1).
+
+    FLOPs: one forward + backward of the model on two views of a batch, counted by
+    ``FlopCounterMode`` (on the meta device); TFLOP/s = FLOPs per step / seconds per step, and the
+    share of :func:`peak_tflops` where the device is known. Images/s counts source images (each
+    gives two views); seconds per epoch = steps per epoch of the training split / steps per second.
+
+    Returns a dict with ``sslkit_images_per_s``, ``reference_images_per_s``, ``ratio``
+    (sslkit / reference), seconds per epoch, TFLOP/s, the raw block times and every setting;
+    :func:`format_bench` prints it.
+    """
+    from torch.utils.data import DataLoader
+
+    from sslkit import train
+    from sslkit.augment import for_dataset
+    from sslkit.config import check_positive, resolve, resolve_device
+    from sslkit.data import DeviceLoader, load
+
+    check_positive("steps", steps)
+    check_positive("batch_size", batch_size)
+    check_positive("workers", workers, allow_zero=True)
+    check_positive("warmup", warmup, allow_zero=True)
+    check_positive("rounds", rounds)
+    if threads is not None:
+        check_positive("threads", threads)
+    dev = resolve_device(str(device))
+    cfg = resolve(profile or ("full" if dev.type == "cuda" else "quick"), dataset=dataset, backbone=backbone,
+                  width=width, batch_size=batch_size, device=str(dev), seed=seed, compile=compile)
+    views_loss_fn, optimizer_step, compile_model = _train_api()
+
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        x, _ = load(cfg.dataset, "train", root=root)
+        if cfg.batch_size > len(x):
+            raise ValueError(f"batch_size={cfg.batch_size} is larger than the {len(x)} training images")
+        n_train, (channels, height, _w) = len(x), tuple(x.shape[1:])
+
+        # (a) sslkit
+        model_s = train.build_model(cfg, dev)
+        augment = for_dataset(cfg.dataset, **model_s.augment_overrides)
+        loader = DeviceLoader(x, None, batch_size=cfg.batch_size, device=dev, shuffle=True, drop_last=True,
+                              seed=cfg.seed)
+        steps_per_epoch = len(loader)
+        total = cfg.epochs * steps_per_epoch
+        warm_steps = int(cfg.warmup_epochs * steps_per_epoch)
+        opt_s = train.build_optimizer(model_s, cfg)
+        loss_s = views_loss_fn(model_s, cfg, dev, compile_model(model_s, cfg))
+        device_batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
+
+        # (b) reference: same model (fresh copy, same initial weights), per-image torchvision views
+        model_r = train.build_model(cfg, dev)
+        opt_r = train.build_optimizer(model_r, cfg)
+        loss_r = views_loss_fn(model_r, cfg, dev, compile_model(model_r, cfg))
+        tv = torchvision_pipeline(augment)
+        ref_loader = DataLoader(_TwoViews(x, tv), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                                num_workers=workers, pin_memory=dev.type == "cuda",
+                                generator=torch.Generator().manual_seed(cfg.seed))
+
+        # FLOPs of one step's forward + backward, counted on a meta-device copy (no arithmetic)
+        meta = train.build_model(cfg, "meta")
+        flops = count_flops(views_loss_fn(meta, cfg, torch.device("meta")), meta, cfg.batch_size, channels,
+                            augment.size)
+        del meta
+
+        counters = {"sslkit": 0, "reference": 0}
+
+        def set_lr(opt, step):
+            lr = train.lr_at(step, total, warm_steps, cfg.lr)
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+        def sslkit_step(_batch=None):
+            step = counters["sslkit"]
+            xb, _ = next(device_batches)
+            g = train.step_generator(cfg.seed, step, dev)
+            set_lr(opt_s, step)
+            loss = loss_s(augment(xb, generator=g), augment(xb, generator=g), g)
+            optimizer_step(model_s, opt_s, loss, step, total)
+            counters["sslkit"] += 1
+            return loss.detach()
+
+        def reference_step(batch):
+            step = counters["reference"]
+            x1, x2 = (v.to(dev, non_blocking=True) for v in batch)
+            g = train.step_generator(cfg.seed, step, dev)
+            set_lr(opt_r, step)
+            loss = loss_r(x1, x2, g)
+            optimizer_step(model_r, opt_r, loss, step, total)
+            counters["reference"] += 1
+            return loss.detach()
+
+        def run_block(name, n_timed):
+            """One untimed step, then ``n_timed`` timed ones; returns (seconds, last loss)."""
+            it = iter(ref_loader) if name == "reference" else None
+            step_fn = reference_step if name == "reference" else sslkit_step
+            try:
+                loss = step_fn(next(it) if it is not None else None)
+                _sync(dev)
+                t0 = time.perf_counter()
+                for _ in range(n_timed):
+                    loss = step_fn(next(it) if it is not None else None)
+                _sync(dev)
+                return time.perf_counter() - t0, loss
+            finally:  # end this iterator's workers now (not at garbage collection): none may run on
+                # while the other pipeline is timed; a worker finishes the batch it is on, untimed
+                if it is not None and hasattr(it, "_shutdown_workers"):
+                    it._shutdown_workers()
+                del it
+
+        need = max(_blocks(steps, rounds)) + 1
+        if len(ref_loader) < max(need, warmup):
+            raise ValueError(f"the training split gives {len(ref_loader)} batches of {cfg.batch_size}; one block "
+                             f"({need} steps) and the warm-up ({warmup}) must fit in one epoch: use fewer --steps "
+                             f"per round or a smaller batch")
+        for name in ("sslkit", "reference"):  # compile, allocator, kernel caches, worker start-up
+            if warmup:
+                run_block(name, warmup - 1)
+        times = {"sslkit": [], "reference": []}
+        losses = {}
+        for i, n_timed in enumerate(_blocks(steps, rounds)):
+            order = ("sslkit", "reference") if i % 2 == 0 else ("reference", "sslkit")
+            for name in order:
+                seconds, losses[name] = run_block(name, n_timed)
+                times[name].append(seconds)
+        final_loss = {k: float(v) for k, v in losses.items()}  # the only read-back of a loss
+        used_threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(old_threads)
+
+    import torchvision
+
+    n_timed_steps = sum(_blocks(steps, rounds))
+    peak = peak_tflops(dev)
+    out = {
+        "dataset": cfg.dataset, "image_shape": (channels, height, _w), "train_images": n_train,
+        "method": cfg.method, "backbone": cfg.backbone, "width": cfg.width if cfg.backbone == "convnet" else None,
+        "profile": cfg.profile, "optimizer": cfg.optimizer, "batch_size": cfg.batch_size,
+        "steps_per_epoch": steps_per_epoch, "device": str(dev), "device_name": _device_name(dev),
+        "threads": used_threads, "workers": workers, "seed": cfg.seed, "steps": n_timed_steps,
+        "warmup": warmup, "rounds": len(_blocks(steps, rounds)), "compile": cfg.compile,
+        "amp_bf16": cfg.amp and dev.type == "cuda", "channels_last": cfg.channels_last,
+        "flops_per_step": flops, "flops_per_image": flops / cfg.batch_size, "peak_tflops": peak,
+        "final_loss": final_loss, "augment": repr(augment), "torchvision_pipeline": repr(tv),
+        "torch": torch.__version__, "torchvision": torchvision.__version__,
+        "cuda": torch.version.cuda if dev.type == "cuda" else None,
+    }
+    for name in ("sslkit", "reference"):
+        seconds = sum(times[name])
+        per_step = seconds / n_timed_steps
+        tflops = flops / per_step / 1e12
+        out[f"{name}_seconds"] = times[name]
+        out[f"{name}_images_per_s"] = cfg.batch_size / per_step
+        out[f"{name}_seconds_per_epoch"] = steps_per_epoch * per_step
+        out[f"{name}_tflops"] = tflops
+        out[f"{name}_peak_fraction"] = tflops / peak if peak else None
+        out[f"{name}_loss_finite"] = math.isfinite(final_loss[name])
+    out["ratio"] = out["sslkit_images_per_s"] / out["reference_images_per_s"]
+    return out
+
+
+def format_bench_train(result: dict) -> str:
+    """A small table for a :func:`bench_train` result."""
+    r = result
+    shape = "x".join(map(str, r["image_shape"]))
+    model = r["backbone"] + (f" width {r['width']}" if r.get("width") else "")
+    peak = f"{r['peak_tflops']:.0f} TFLOP/s bf16 dense" if r["peak_tflops"] else "n/a"
+    opts = ", ".join(o for o, on in (("bf16 autocast", r["amp_bf16"]), ("channels_last", r["channels_last"]),
+                                     ("torch.compile", r["compile"])) if on) or "fp32"
+
+    def pct(v):
+        return f"{100 * v:9.1f}%" if v is not None else "       n/a"
+
+    lines = [
+        f"training-step benchmark: {r['method']} {model} on {r['dataset']} ({shape}), batch {r['batch_size']} "
+        f"(x2 views), {r['optimizer']}, {opts}",
+        f"  device {r['device']} ({r['device_name']}), {r['threads']} CPU thread(s), reference DataLoader with "
+        f"{r['workers']} worker(s); peak {peak}",
+        f"  {r['steps']} timed steps per pipeline in {r['rounds']} alternating block(s) after {r['warmup']} warm-up "
+        f"step(s); model {r['flops_per_step'] / 1e9:,.1f} GFLOP per step ({r['flops_per_image'] / 1e9:.2f} per image, "
+        f"FlopCounterMode, forward + backward)",
+        f"  {'':40} {'images/s':>10} {'s/epoch':>9} {'TFLOP/s':>9} {'of peak':>10}",
+    ]
+    for name, label in (("sslkit", "sslkit: device uint8 + batched augment"),
+                        ("reference", "reference: torchvision v2 per image")):
+        lines.append(f"  {label:40} {r[f'{name}_images_per_s']:>10,.1f} {r[f'{name}_seconds_per_epoch']:>9,.1f} "
+                     f"{r[f'{name}_tflops']:>9.3g} {pct(r[f'{name}_peak_fraction'])}")
+    lines.append(f"  ratio sslkit / reference {r['ratio']:>25.2f}x   (epoch = {r['steps_per_epoch']} steps of "
+                 f"{r['train_images']:,} training images)")
+    bad = [k for k in ("sslkit", "reference") if not r[f"{k}_loss_finite"]]
+    if bad:
+        lines.append(f"  warning: non-finite loss in {', '.join(bad)} (timings still valid)")
+    return "\n".join(lines)

@@ -47,7 +47,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     u = F.normalize(torch.cat([z1, z2]).float(), dim=1)
     logits = u @ u.T / temperature
     logits.fill_diagonal_(float("-inf"))  # an anchor is never its own negative
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z1.device)
+    i = torch.arange(2 * n, device=z1.device)  # built on the device: no host->device copy, no sync
+    targets = (i + n) % (2 * n)
     return F.cross_entropy(logits, targets)
 
 

@@ -76,12 +76,12 @@ def build_optimizer(model: nn.Module, cfg: PretrainConfig) -> torch.optim.Optimi
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    fused = {"foreach": True}
+    if cfg.optimizer == "lars":
+        return LARS(groups, lr=cfg.lr, momentum=cfg.momentum)
+    fused = {"fused": True} if any(p.is_cuda for p in decay) else {"foreach": True}  # one kernel per step on GPU
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, **fused)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, **fused)
-    return LARS(groups, lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.AdamW(groups, lr=cfg.lr, **fused)
 
 
 def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> float:
@@ -97,6 +97,31 @@ def step_generator(seed: int, step: int, device: torch.device) -> torch.Generato
     g = torch.Generator(device=device)
     g.manual_seed(seed * 1_000_003 + step)
     return g
+
+
+def optimizer_step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, step: int, total: int) -> None:
+    """Backward and update, then the method's per-step hook (EMA / momentum targets)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if hasattr(model, "on_step"):
+        model.on_step(step, total)
+
+
+def compile_model(model: nn.Module, cfg: PretrainConfig) -> nn.Module:
+    """``torch.compile(model)`` when ``cfg.compile``; eager if compilation is unavailable or fails."""
+    if not cfg.compile:
+        return model
+    try:
+        import torch._dynamo
+
+        torch._dynamo.config.suppress_errors = True  # a failure at the first call falls back to eager
+        return torch.compile(model)
+    except Exception as e:  # no compiler toolchain, unsupported platform
+        import warnings
+
+        warnings.warn(f"torch.compile unavailable ({type(e).__name__}: {e}); running eagerly")
+        return model
 
 
 class _StopFlag:
@@ -185,16 +210,12 @@ def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end) ->
                     group["lr"] = lr
                 try:
                     loss = step_loss(x, y, step_generator(cfg.seed, step, device))
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
+                    optimizer_step(model, opt, loss, step, total)
                 except torch.OutOfMemoryError as e:
                     raise TrainingOutOfMemoryError(
                         f"{kind}: out of memory at step {step} with batch_size {len(x)} on {device}; "
                         f"try a smaller batch (e.g. batch_size {max(2, len(x) // 2)}), a smaller model, or "
                         f"another device. The last checkpoint, if any, is intact.") from e
-                if hasattr(model, "on_step"):
-                    model.on_step(step, total)
                 step += 1
                 n_images += len(x)
                 loss_sum += loss.detach()
@@ -262,6 +283,8 @@ def build_model(cfg: PretrainConfig, device=None) -> nn.Module:
     backbone = build_backbone(cfg.backbone, channels, **({"width": cfg.width} if cfg.backbone == "convnet" else {}))
     model = build_method(cfg.method, backbone, **method_hparams(cfg))
     model = model.to(device or "cpu")
+    if torch.device(device or "cpu").type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest conv kernels once
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
@@ -277,6 +300,20 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
 
 
+def views_loss_fn(model: nn.Module, cfg: PretrainConfig, device: torch.device, forward=None):
+    """``views_loss(x1, x2, generator) -> loss``: the method on two augmented views, in cfg's memory
+    format and precision (bf16 autocast on CUDA). ``forward`` may be a compiled ``model``."""
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    forward = forward or model
+
+    def views_loss(x1, x2, g):
+        extra = {"generator": g} if getattr(model, "needs_generator", False) else {}  # masks / GAN noise
+        with _autocast(device, cfg.amp):
+            return forward(x1.contiguous(memory_format=fmt), x2.contiguous(memory_format=fmt), **extra)
+
+    return views_loss
+
+
 def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
     """Self-supervised pretraining of ``cfg.method``; returns ``{"method", "history", "config"}``."""
     device, images, labels = _prepare(cfg)
@@ -284,15 +321,10 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True
     loader = DeviceLoader(images, None, batch_size=cfg.batch_size, device=device, shuffle=True,
                           drop_last=True, seed=cfg.seed)
     augment = for_dataset(cfg.dataset, **model.augment_overrides)  # e.g. milder views for rotation
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    forward = torch.compile(model) if cfg.compile else model
+    views_loss = views_loss_fn(model, cfg, device, compile_model(model, cfg))
 
     def step_loss(x, y, g):
-        x1 = augment(x, generator=g).contiguous(memory_format=fmt)
-        x2 = augment(x, generator=g).contiguous(memory_format=fmt)
-        extra = {"generator": g} if model.needs_generator else {}  # masks / GAN noise repeat on resume
-        with _autocast(device, cfg.amp):
-            return forward(x1, x2, **extra)
+        return views_loss(augment(x, generator=g), augment(x, generator=g), g)
 
     on_epoch_end = None
     if cfg.knn_every:
