@@ -4,7 +4,9 @@
     python -m sslkit pretrain --out runs/simclr --resume             # continue an interrupted run
     python -m sslkit evaluate --checkpoint runs/simclr/checkpoint.pt
     python -m sslkit bench augment                                   # batched vs per-image augmentation
+    python -m sslkit bench train --device cuda --dataset cifar10     # training steps vs a DataLoader pipeline
     python -m sslkit run-notebooks --profile quick                   # the notebook arc, headless
+    python -m sslkit compare --profile quick                         # every method, same budget, one table
 """
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ from pathlib import Path
 from sslkit.config import OPTIMIZERS, PROFILES, PretrainConfig, resolve
 from sslkit.data import DATASETS
 from sslkit.evaluate import PROTOCOLS
-from sslkit.io import CheckpointError
+from sslkit.io import CheckpointError, RunLockedError
 from sslkit.methods import METHODS
 from sslkit.models import BACKBONES
-from sslkit.train import TrainingDivergedError
+from sslkit.train import TrainingDivergedError, TrainingOutOfMemoryError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -76,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--batch-size", type=int, default=256)
     ba.add_argument("--device", default="cpu")
     ba.add_argument("--threads", type=int, help="torch CPU threads for both pipelines (default: torch's)")
+    bt = bsub.add_parser("train", help="SimCLR training steps: sslkit's device pipeline vs a torchvision + "
+                                       "DataLoader pipeline feeding the same model")
+    bt.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    bt.add_argument("--dataset", default="fashion-mnist", choices=list(DATASETS))
+    bt.add_argument("--data-dir", help="where the dataset lives (default: the repo's data/ dir)")
+    bt.add_argument("--backbone", choices=list(BACKBONES), help="default: the profile's (cpu: quick, cuda: full)")
+    bt.add_argument("--width", type=int, help="ConvNet width (default: the profile's)")
+    bt.add_argument("--steps", type=int, default=20, help="timed steps per pipeline")
+    bt.add_argument("--batch-size", type=int, default=256)
+    bt.add_argument("--workers", type=int, default=2, help="DataLoader worker processes of the reference")
+    bt.add_argument("--threads", type=int, help="torch CPU threads of the main process (default: torch's)")
+    bt.add_argument("--compile", action="store_true", help="torch.compile the model (both pipelines)")
+    bt.add_argument("--out", help="also write the result to this JSON file")
     r = sub.add_parser("run-notebooks", help="execute the notebook arc with papermill (+ HTML copies)")
     r.add_argument("--profile", default="quick", choices=list(PROFILES))
     r.add_argument("--only", help="comma-separated notebook prefixes, e.g. 02,04")
@@ -83,6 +98,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                    help="override a notebook parameter (repeatable)")
     r.add_argument("--timeout", type=int, help="seconds per cell before the notebook is failed")
+    c = sub.add_parser("compare", help="every method and pretext task, same budget, same evaluation",
+                       description="Pretrain each method for the same budget on the same data, evaluate each "
+                                   "encoder and a random-init one (kNN, linear probe, 10 labels/class). "
+                                   "Writes OUT/results.md, OUT/results.csv, OUT/results.png.")
+    c.add_argument("--profile", default="quick", choices=list(PROFILES))
+    c.add_argument("--methods", help=f"comma-separated, default all: {','.join(METHODS)}")
+    c.add_argument("--epochs", type=int)
+    c.add_argument("--max-steps", type=int, help="the same number of optimiser steps for every method "
+                                                 "(quick default: 100)")
+    c.add_argument("--out", help="output directory (default: runs/compare-<profile>-<time>)")
+    c.add_argument("--width", type=int, help="ConvNet width (quick default: 16)")
+    c.add_argument("--batch-size", type=int, help="(quick default: 128)")
+    c.add_argument("--lr", type=float)
+    c.add_argument("--train-subset", type=int, help="pretrain on N unlabelled training images")
+    c.add_argument("--eval-train", type=int,
+                   help="evaluate on N labelled train images (quick default: 5000; 0: all)")
+    c.add_argument("--eval-test", type=int, help="evaluate on N test images (quick default: 2000; 0: all)")
+    c.add_argument("--protocols", default=",".join(PROTOCOLS), help=f"comma-separated, from {', '.join(PROTOCOLS)}")
+    c.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    c.add_argument("--seed", type=int)
+    c.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 
@@ -150,8 +186,18 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from sslkit.bench import bench_augment, format_bench
+    from sslkit.bench import bench_augment, bench_train, format_bench
 
+    if args.bench == "train":
+        from sslkit.io import atomic_write_json
+
+        result = bench_train(args.dataset, args.backbone, args.device, steps=args.steps, batch_size=args.batch_size,
+                             workers=args.workers, threads=args.threads, width=args.width, compile=args.compile,
+                             root=args.data_dir)
+        print(format_bench(result))
+        if args.out:
+            atomic_write_json(args.out, result)
+        return 0
     print(format_bench(bench_augment(args.dataset, n_images=args.images, batch_size=args.batch_size,
                                      device=args.device, threads=args.threads)))
     return 0
@@ -165,13 +211,31 @@ def cmd_run_notebooks(args) -> int:
     return 0 if all(r["status"] == "ok" for r in records) else 1
 
 
+def cmd_compare(args) -> int:
+    from sslkit.compare import compare
+
+    protocols = _protocols(args.protocols)
+    if not protocols:
+        raise ValueError(f"compare needs at least one protocol from {', '.join(PROTOCOLS)}")
+    out = args.out or str(REPO / "runs" / f"compare-{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}")
+    overrides = {k: getattr(args, k) for k in ("width", "batch_size", "lr", "train_subset", "device", "seed")}
+    t0 = time.perf_counter()
+    result = compare(args.profile, args.methods, epochs=args.epochs, max_steps=args.max_steps, out=out,
+                     protocols=protocols, eval_train=args.eval_train, eval_test=args.eval_test,
+                     progress=not args.no_progress, **overrides)
+    print((Path(out) / "results.md").read_text())
+    print(f"total {time.perf_counter() - t0:.0f} s; wrote {out}/results.md, results.csv, results.png")
+    return 0 if result["rows"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "bench": cmd_bench,
-               "run-notebooks": cmd_run_notebooks}[args.command]
+               "run-notebooks": cmd_run_notebooks, "compare": cmd_compare}[args.command]
     try:
         return handler(args)
-    except (ValueError, FileNotFoundError, CheckpointError, TrainingDivergedError) as e:
+    except (ValueError, FileNotFoundError, CheckpointError, RunLockedError, TrainingDivergedError,
+            TrainingOutOfMemoryError) as e:
         # Bad input: one clear line, no traceback.
         print(f"error: {e}", file=sys.stderr)
         return 2

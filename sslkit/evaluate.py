@@ -189,3 +189,234 @@ def collapse_diagnostics(z: torch.Tensor) -> dict:
     p = s / s.sum().clamp_min(1e-12)
     entropy = -(p * torch.log(p.clamp_min(1e-12))).sum()
     return {"std": std, "effective_rank": entropy.exp().item()}
+
+
+# ------------------------------------------------------------- retrieval, fine-tuning, label efficiency
+
+@torch.no_grad()
+def nearest_neighbours(query_feats: torch.Tensor, bank_feats: torch.Tensor, k: int = 5,
+                       exclude_self: bool = False, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` most cosine-similar bank rows of every query: ``(similarity, index)``, each (N, k),
+    most similar first. Shapes: queries (N, D), bank (M, D).
+
+    ``exclude_self``: the queries ARE the bank (same rows, same order) and a row may not retrieve itself.
+    """
+    check_positive("k", k)
+    if query_feats.dim() != 2 or bank_feats.dim() != 2 or query_feats.shape[1] != bank_feats.shape[1]:
+        raise ValueError(f"queries (N, D) and bank (M, D) must share D, got {tuple(query_feats.shape)} "
+                         f"and {tuple(bank_feats.shape)}")
+    if exclude_self and len(query_feats) != len(bank_feats):
+        raise ValueError("exclude_self=True needs the queries to be the bank (same number of rows)")
+    if k > len(bank_feats) - int(exclude_self):
+        raise ValueError(f"k={k} but the bank has only {len(bank_feats) - int(exclude_self)} candidates")
+    bank = F.normalize(bank_feats.float(), dim=1)
+    sims, idxs = [], []
+    for i in range(0, len(query_feats), chunk):
+        q = F.normalize(query_feats[i:i + chunk].float().to(bank.device), dim=1)
+        s = q @ bank.T
+        if exclude_self:
+            rows = torch.arange(len(q), device=s.device)
+            s[rows, rows + i] = -float("inf")
+        v, j = s.topk(k, dim=1)
+        sims.append(v)
+        idxs.append(j)
+    return torch.cat(sims), torch.cat(idxs)
+
+
+TRAINABLE = ("all", "last", "none")
+
+
+def last_block(encoder: nn.Module) -> nn.Module:
+    """The last stage of a backbone, the part "last-block" fine-tuning trains: the fourth conv
+    stage of :class:`~sslkit.models.ConvNet`, ``layer4`` of :class:`~sslkit.models.ResNet18CIFAR`.
+    Another backbone may name its own with a ``last_block`` attribute."""
+    if hasattr(encoder, "last_block"):
+        return encoder.last_block
+    if hasattr(encoder, "net") and hasattr(encoder.net, "layer4"):
+        return encoder.net.layer4
+    feats = getattr(encoder, "features", None)
+    if isinstance(feats, nn.Sequential):
+        stages = [m for m in feats if len(list(m.parameters()))]  # skip pooling / flatten
+        if stages:
+            return stages[-1]
+    raise ValueError(f"don't know the last block of a {type(encoder).__name__}; give it a `last_block` attribute")
+
+
+from sslkit.train import Classifier  # noqa: E402  (train imports evaluate lazily, so no cycle)
+
+
+class PartialClassifier(Classifier):
+    """:class:`sslkit.train.Classifier` of which only a part trains: ``trainable`` = "all", "last"
+    (:func:`last_block` + head) or "none" (head only). Frozen modules stay in eval mode, whatever
+    ``train()`` says, so their BatchNorm statistics don't move either: frozen means frozen."""
+
+    def __init__(self, encoder: nn.Module, num_classes: int, trainable: str = "all"):
+        check_choice("trainable", trainable, TRAINABLE)
+        super().__init__(encoder, num_classes)
+        self.trainable = trainable
+        for p in encoder.parameters():
+            p.requires_grad_(trainable == "all")
+        if trainable == "last":
+            for p in last_block(encoder).parameters():
+                p.requires_grad_(True)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and self.trainable != "all":
+            self.encoder.eval()
+            if self.trainable == "last":
+                last_block(self.encoder).train()
+        return self
+
+
+def fine_tune(encoder: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg, *, trainable: str = "all",
+              steps: int = 200, batch_size: int | None = None, lr: float | None = None,
+              weight_decay: float | None = None, warmup: float = 0.1, num_classes: int | None = None,
+              head_init: str | None = None, probe_weight_decay: float = 1e-3, copy: bool = True,
+              progress: bool = False, on_epoch_end=None) -> dict:
+    """Cross-entropy training of ``encoder`` + a new linear head on labelled uint8 ``images`` (N, C, H, W).
+
+    ``trainable``: "all" (full fine-tuning; with a freshly initialised encoder this is the
+    supervised-from-scratch baseline), "last" (only :func:`last_block` and the head; the rest is
+    frozen, BatchNorm statistics included) or "none" (only the head: a linear probe trained by SGD
+    on augmented images). The budget is ``steps`` optimiser steps of ``batch_size`` images
+    (default ``min(cfg.batch_size, N)``), whatever N is, so curves over label budgets compare
+    equal compute. Everything else comes from ``cfg`` (a :class:`~sslkit.config.PretrainConfig`):
+    dataset (augmentation and normalisation), device, seed, optimiser, lr and weight decay unless
+    given here. The loop is :func:`sslkit.train.fit` with the recipe of
+    :func:`sslkit.train.train_supervised` (random resized crop at scale 0.5-1, flip); learning
+    rate warm-up over the first ``warmup`` fraction of the steps, then cosine.
+
+    ``head_init="probe"``: start the head at the :func:`linear_probe` solution on the encoder's
+    features of ``images`` (ridge ``probe_weight_decay``) instead of at random: "LP-FT" (Kumar et
+    al. 2022, "Fine-tuning can distort pretrained features and underperform out-of-distribution").
+    A random head sends large, meaningless gradients into a pretrained encoder in the first steps;
+    a probed head starts where the linear probe ends and fine-tuning can only build on it.
+    ``copy``: train a deep copy, so the caller's (pretrained) encoder is left as it was.
+    ``on_epoch_end(epoch) -> dict`` adds entries to each epoch's history record (e.g. accuracy on
+    a validation split). Returns ``{"model", "history", "trainable_params", "total_params"}``;
+    ``model(x)`` maps normalised images to logits (see :func:`predict`).
+    """
+    import copy as copy_module
+    import dataclasses
+    import math
+
+    from sslkit.augment import for_dataset
+    from sslkit.config import resolve_device
+    from sslkit.data import DeviceLoader, _labels
+    from sslkit.train import fit
+
+    check_choice("trainable", trainable, TRAINABLE)
+    check_positive("steps", steps)
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError("images must be a uint8 tensor (N, C, H, W)")
+    labels = _labels(labels)
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    device = resolve_device(cfg.device)
+    batch = min(batch_size or cfg.batch_size, len(images))
+    steps_per_epoch = len(images) // batch
+    epochs = math.ceil(steps / steps_per_epoch)
+    run = dataclasses.replace(cfg, epochs=epochs, max_steps=steps, batch_size=batch, out=None,
+                              lr=cfg.lr if lr is None else lr,
+                              weight_decay=cfg.weight_decay if weight_decay is None else weight_decay,
+                              warmup_epochs=warmup * steps / steps_per_epoch,
+                              log_every=max(1, min(cfg.log_every, steps // 20)))
+    if copy:
+        encoder = copy_module.deepcopy(encoder)
+    torch.manual_seed(cfg.seed)
+    k = num_classes or int(labels.max()) + 1
+    model = PartialClassifier(encoder, k, trainable).to(device)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    loader = DeviceLoader(images, labels, batch_size=batch, device=device, shuffle=True, drop_last=True,
+                          seed=cfg.seed)
+    augment = for_dataset(cfg.dataset, crop_scale=(0.5, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0,
+                          solarize_p=0.0)
+    if head_init is not None:
+        check_choice("head_init", head_init, ("probe",))
+        feats = extract_features(model.encoder, images, augment.normalize, device=device)
+        probe = linear_probe(feats, labels.to(device), feats[:1], weight_decay=probe_weight_decay)
+        mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)  # the probe's standardisation, folded in
+        with torch.no_grad():
+            w = probe["weight"] / std
+            model.head.weight.zero_()[: len(w)] = w
+            model.head.bias.zero_()[: len(w)] = probe["bias"] - w @ mean
+    amp = cfg.amp and device.type == "cuda"
+
+    def step_loss(x, y, g):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            return F.cross_entropy(model(augment(x, generator=g).contiguous(memory_format=fmt)), y)
+
+    history = fit(model, step_loss, loader, run, f"finetune-{trainable}", progress=progress,
+                  on_epoch_end=on_epoch_end)
+    model.eval()
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"model": model, "history": history, "trainable_params": n_train,
+            "total_params": sum(p.numel() for p in model.parameters())}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, transform, batch_size: int = 1024) -> torch.Tensor:
+    """Class predictions (N,) on the CPU of a classifier ``model`` (images -> logits) for uint8 ``images``;
+    ``transform`` is the evaluation transform (e.g. ``for_dataset(name).normalize``)."""
+    return extract_features(model, images, transform, batch_size=batch_size).argmax(1).cpu()
+
+
+def accuracy(y_true, y_pred) -> float:
+    """Fraction of equal entries of two label vectors (tensors or arrays) of the same length."""
+    a, b = np.asarray(torch.as_tensor(y_true).cpu()), np.asarray(torch.as_tensor(y_pred).cpu())
+    if a.shape != b.shape:
+        raise ValueError(f"y_true has shape {a.shape} but y_pred has {b.shape}")
+    return float((a == b).mean())
+
+
+def label_efficiency(methods: dict, labels, budgets=(1, 10, 100, None), seed: int = 0,
+                     progress: bool = True) -> dict:
+    """Accuracy against the number of labels, for several ways to use them.
+
+    ``methods``: {name: fn(idx) -> accuracy}, where ``idx`` (sorted indices into ``labels``)
+    are the labelled training examples a method may use. ``budgets``: labels per class (exactly k
+    of every class, :func:`sslkit.data.k_per_class`), ``None`` meaning every label. For one seed
+    the subsets are nested (the 10 of a class include its 1). Returns
+    ``{"budgets", "n_labels", "acc": {name: [acc per budget]}, "seconds": {name: [...]}}``.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    from sslkit.data import _labels, k_per_class
+
+    y = _labels(labels)
+    if not methods:
+        raise ValueError("methods is empty: give {name: fn(idx) -> accuracy}")
+    for b in budgets:
+        if b is not None:
+            check_positive("labels per class", b)
+    out = {"budgets": list(budgets), "n_labels": [], "acc": {m: [] for m in methods},
+           "seconds": {m: [] for m in methods}}
+    bar = tqdm(total=len(budgets) * len(methods), desc="label efficiency", disable=not progress)
+    for b in budgets:
+        idx = torch.arange(len(y)) if b is None else k_per_class(y, b, seed=seed)
+        out["n_labels"].append(len(idx))
+        for name, fn in methods.items():
+            bar.set_postfix_str(f"{name}, {'all' if b is None else b} / class")
+            t0 = time.perf_counter()
+            out["acc"][name].append(float(fn(idx)))
+            out["seconds"][name].append(time.perf_counter() - t0)
+            bar.update(1)
+    bar.close()
+    return out
+
+
+def pretraining_images(cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images of the run ``cfg`` describes, exactly as its loop sees them
+    (``cfg.train_subset`` drawn with ``cfg.seed``), with their labels: uint8 (N, C, H, W), int64 (N,).
+
+    Self-supervised pretraining never reads these labels; notebooks reveal some of them afterwards
+    (linear probe, fine-tuning, label-efficiency curves), so labelled subsets lie inside the
+    pretraining images, as they would in practice."""
+    from sslkit.train import _prepare
+
+    _, images, labels = _prepare(cfg)
+    return images, labels

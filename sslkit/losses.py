@@ -210,9 +210,10 @@ def sigmoid_pairwise(z1: torch.Tensor, z2: torch.Tensor, t=10.0, b=-10.0) -> tor
         L = -(1/N) sum_i sum_j log sigmoid(y_ij * l_ij)
 
     i.e. the binary cross-entropy summed over all N^2 pairs and divided by the batch size N
-    (as in the paper's Algorithm 1; not the mean over N^2 pairs). Both the positive term (pull the pair together) and the N^2 - N
-    negative terms (push the others apart) are kept; dropping the negatives is the classic
-    mistake, which makes "everything maps to one point" a minimum. ``t`` (> 0, the inverse
+    (as in the paper's Algorithm 1; not the mean over N^2 pairs). Both the positive term (pull
+    the pair together) and the N^2 - N negative terms (push the others apart) are kept;
+    dropping the negatives is the classic mistake, which makes "everything maps to one point"
+    a minimum. ``t`` (> 0, the inverse
     temperature) and ``b`` (the bias) may be Python numbers or learnable 0-d tensors; SigLIP
     learns t = exp(t') with t' = log 10 and b = -10 at initialisation, which offsets the
     imbalance of N - 1 negatives per positive.
@@ -224,7 +225,8 @@ def sigmoid_pairwise(z1: torch.Tensor, z2: torch.Tensor, t=10.0, b=-10.0) -> tor
     for what, value in (("t", t), ("b", b)):
         if isinstance(value, torch.Tensor):
             if value.numel() != 1:
-                raise ValueError(f"{what} must be a number or a tensor with one element, got shape {tuple(value.shape)}")
+                raise ValueError(f"{what} must be a number or a tensor with one element, "
+                                 f"got shape {tuple(value.shape)}")
         else:
             _check_number(what, value)
     if not isinstance(t, torch.Tensor) and not t > 0:

@@ -4,14 +4,15 @@
     widgets.augmentation_explorer({"photos": widgets.sample_photos(), "Fashion-MNIST": x[:16]})
     widgets.sphere_toy()                    # points on the unit circle, optimised by a loss
 
-Every explorer is an ``ipywidgets.VBox`` whose picture is an ``ipywidgets.Image`` (a PNG drawn by
-matplotlib): a slider move calls ``update()``, which redraws it. The logic lives in plain
-methods (``views()``, ``figure()``, ``run()``), so it is testable without a browser.
+Every explorer is an ``ipywidgets.VBox`` whose picture is an ``ipywidgets.Image`` drawn by
+matplotlib (JPEG for photographs, PNG for plots): a slider move calls ``update()``, which redraws
+it. The logic lives in plain methods (``views()``, ``figure()``, ``run()``), so it is testable
+without a browser.
 
 Headless runs (papermill, nbconvert, GitHub) have no widget frontend. So the explorers' display
-bundle also carries the current picture as ``image/png`` and a one-line ``text/plain``: a viewer
-without widgets shows the picture; JupyterLab shows the live controls. (Strip
-``metadata.widgets`` before committing an executed notebook: the state is not needed.)
+bundle also carries the current picture (``image/jpeg`` or ``image/png``) and a one-line
+``text/plain``: a viewer without widgets shows the picture; JupyterLab shows the live controls.
+(Strip ``metadata.widgets`` before committing an executed notebook: the state is not needed.)
 
 The toy model (``train_toy``) is plain PyTorch: points in R^8 drawn from a few Gaussian
 clusters, a small MLP encoder onto the unit circle (dim=2) or sphere (dim=3), two noisy views
@@ -32,10 +33,10 @@ from torch import nn
 
 from sslkit.augment import SimCLRAugment
 from sslkit.config import check_choice, check_positive
-from sslkit.viz import fig_to_png, show_views
+from sslkit.viz import fig_to_jpeg, fig_to_png, show_views
 
 __all__ = ["sample_photos", "AugmentationExplorer", "augmentation_explorer", "TOY_LOSSES", "make_toy_data",
-           "train_toy", "plot_toy", "SphereToy", "sphere_toy"]
+           "toy_loss", "train_toy", "scatter_sphere", "plot_toy", "SphereToy", "sphere_toy"]
 
 
 def sample_photos(height: int = 96) -> torch.Tensor:
@@ -45,21 +46,21 @@ def sample_photos(height: int = 96) -> torch.Tensor:
 
     check_positive("height", height)
     x = torch.from_numpy(np.stack(load_sample_images().images)).permute(0, 3, 1, 2).float()
-    h, w = x.shape[-2:]
-    size = (height, round(height * w / h))
+    rows, cols = x.shape[-2:]
+    size = (height, round(height * cols / rows))
     x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
     return x.round_().clamp_(0, 255).to(torch.uint8).contiguous()
 
 
 class _StaticFallback:
-    """Mixin for a widget with an ``image`` (ipywidgets.Image): adds the picture as image/png to
-    the display bundle, so that viewers without a widget frontend still show it."""
+    """Mixin for a widget with an ``image`` (ipywidgets.Image, png or jpeg): adds the picture to the
+    display bundle, so that viewers without a widget frontend still show it."""
 
     summary = "interactive explorer"
 
     def _repr_mimebundle_(self, **kwargs):
         data = super()._repr_mimebundle_(**kwargs) or {}
-        data["image/png"] = base64.b64encode(bytes(self.image.value)).decode("ascii")
+        data[f"image/{self.image.format}"] = base64.b64encode(bytes(self.image.value)).decode("ascii")
         data["text/plain"] = f"<{self.summary}: run the cell in JupyterLab to use the controls>"
         return data
 
@@ -115,7 +116,7 @@ class AugmentationExplorer(_StaticFallback, w.VBox):
                                     style=style, layout=lay, continuous_update=False),
         }
         self.button = w.Button(description="new sample", icon="refresh")
-        self.image = w.Image(format="png")
+        self.image = w.Image(format="jpeg")  # photographs: JPEG keeps the saved picture small
         for name, c in self.controls.items():
             c.observe(self._on_source if name == "source" else self.update, names="value")
         self.button.on_click(self._new_sample)
@@ -151,7 +152,7 @@ class AugmentationExplorer(_StaticFallback, w.VBox):
 
     def update(self, *_):
         fig = self.figure()
-        self.image.value = fig_to_png(fig)
+        self.image.value = fig_to_jpeg(fig)
         plt.close(fig)
 
     def _on_source(self, change):
@@ -202,17 +203,15 @@ def toy_loss(name: str, z1: torch.Tensor, z2: torch.Tensor, temperature: float, 
              -(1/B) sum_ij log sigmoid(y_ij (t u_i.v_j + b)), y_ii = +1, y_ij = -1 (i != j);
     positive-only: the same with every negative pair dropped, -(1/B) sum_i log sigmoid(t u_i.v_i + b).
     """
-    from sslkit.losses import nt_xent
+    from sslkit.losses import nt_xent, sigmoid_pairwise
 
     check_choice("loss", name, TOY_LOSSES)
     if name == "nt-xent":
         return nt_xent(z1, z2, temperature)
+    if name == "sigmoid":
+        return sigmoid_pairwise(z1, z2, t=1.0 / temperature, b=bias)
     u, v = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
-    logits = (u @ v.T) / temperature + bias
-    if name == "positive-only":
-        return -F.logsigmoid(torch.diagonal(logits)).mean()
-    y = 2 * torch.eye(len(u)) - 1
-    return -F.logsigmoid(y * logits).sum() / len(u)
+    return -F.logsigmoid((u * v).sum(1) / temperature + bias).mean()
 
 
 def _uniformity(u: torch.Tensor, t: float = 2.0) -> float:
@@ -239,9 +238,19 @@ def train_toy(loss: str = "nt-xent", temperature: float = 0.2, batch_size: int =
     x, labels = make_toy_data(seed=seed) if data is None else data
     if not 2 <= batch_size <= len(x):
         raise ValueError(f"batch_size must be between 2 and {len(x)} (the number of points), got {batch_size!r}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 64-wide MLP: threads only add overhead (and fight over a shared CPU)
+    try:
+        return _train_toy(x, labels, loss, temperature, batch_size, steps, lr, dim, noise, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_toy(x, labels, loss, temperature, batch_size, steps, lr, dim, noise, seed) -> dict:
     g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    net = nn.Sequential(nn.Linear(x.shape[1], 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, dim))
+    with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, the caller's RNG untouched
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Linear(x.shape[1], 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, dim))
     bias = nn.Parameter(torch.zeros(()))
     opt = torch.optim.Adam([*net.parameters(), bias], lr=lr)
     with torch.no_grad():
@@ -266,7 +275,9 @@ def train_toy(loss: str = "nt-xent", temperature: float = 0.2, batch_size: int =
             "loss": loss, "temperature": temperature, "batch_size": batch_size, "steps": steps, "dim": dim}
 
 
-def _scatter(ax, u, labels, title):
+def scatter_sphere(ax, u, labels, title=None):
+    """Unit vectors u (n, 2) on a drawn circle, or (n, 3) on a 3-D axis, coloured by ``labels``.
+    On the circle each cluster sits on a slightly larger radius, so overlapping clusters stay visible."""
     colors = plt.get_cmap("tab10")(np.asarray(labels) % 10)
     u = u.numpy()
     if u.shape[1] == 2:
@@ -287,7 +298,8 @@ def _scatter(ax, u, labels, title):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_zticks([])
-    ax.set_title(title, fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=9)
 
 
 def plot_toy(result: dict, with_loss: bool = True):
@@ -297,11 +309,11 @@ def plot_toy(result: dict, with_loss: bool = True):
     kw = {"projection": "3d"} if result["dim"] == 3 else {}
     a0 = fig.add_subplot(1, n, 1, **kw)
     a1 = fig.add_subplot(1, n, 2, **kw)
-    _scatter(a0, result["initial"], result["labels"], "before training")
+    scatter_sphere(a0, result["initial"], result["labels"], "before training")
     tau = f", τ={result['temperature']:g}"
-    _scatter(a1, result["final"], result["labels"],
-             f"{result['loss']}{tau}, B={result['batch_size']}\nmean cos {result['mean_cos']:.2f}, "
-             f"uniformity {result['uniformity']:.2f}")
+    scatter_sphere(a1, result["final"], result["labels"],
+                   f"{result['loss']}{tau}, B={result['batch_size']}\nmean cos {result['mean_cos']:.2f}, "
+                   f"uniformity {result['uniformity']:.2f}")
     if with_loss:
         a2 = fig.add_subplot(1, n, 3)
         a2.plot(result["losses"], lw=0.8)
