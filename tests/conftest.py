@@ -11,3 +11,25 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "cuda" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture
+def crash_at(monkeypatch):
+    """``disarm = crash_at(step, action=None)``: the next training run dies at ``step`` (SystemExit, like a
+    killed process) or, with ``action``, calls it there and goes on (e.g. to send itself SIGINT)."""
+    import sslkit.train as train
+
+    real = train.step_generator
+
+    def arm(step: int, action=None):
+        def generator(seed, s, device):
+            if s == step:
+                if action is None:
+                    raise SystemExit("killed")
+                action()
+            return real(seed, s, device)
+
+        monkeypatch.setattr(train, "step_generator", generator)
+        return lambda: monkeypatch.setattr(train, "step_generator", real)
+
+    return arm

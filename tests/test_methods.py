@@ -144,7 +144,7 @@ def test_simsiam_without_stop_gradient_collapses():
 # ------------------------------------------------------------------------------- exact resume
 
 @pytest.mark.parametrize("name", ["byol", "moco"])
-def test_resume_after_kill_equals_uninterrupted(name, tmp_path, monkeypatch):
+def test_resume_after_kill_equals_uninterrupted(name, tmp_path, monkeypatch, crash_at):
     if name == "moco":
         small_queue(monkeypatch, size=96)  # wraps around mid-run: the pointer must resume too
     full = train.pretrain(tiny(tmp_path / "full", method=name), progress=False)
@@ -153,18 +153,11 @@ def test_resume_after_kill_equals_uninterrupted(name, tmp_path, monkeypatch):
     for prefix in extra[name]:
         assert any(k.startswith(prefix) for k in state), prefix  # EMA nets and queue are in the checkpoint
 
-    real = train.step_generator
-
-    def crash_at_12(seed, step, device):
-        if step == 12:
-            raise SystemExit("killed")
-        return real(seed, step, device)
-
-    monkeypatch.setattr(train, "step_generator", crash_at_12)
+    disarm = crash_at(12)
     with pytest.raises(SystemExit):
         train.pretrain(tiny(tmp_path / "cut", method=name), progress=False)
     assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["step"] == 8
-    monkeypatch.setattr(train, "step_generator", real)
+    disarm()
     resumed = train.pretrain(tiny(tmp_path / "cut", method=name), resume=True, progress=False)
     assert_same(weights(full["method"]), weights(resumed["method"]))
     assert [s["loss"] for s in full["history"]["steps"]] == [s["loss"] for s in resumed["history"]["steps"]]

@@ -62,41 +62,27 @@ def test_outputs_written(tmp_path):
     assert (tmp_path / "history.json").exists()
 
 
-def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
+def test_resume_after_kill_equals_uninterrupted(tmp_path, crash_at):
     full = train.pretrain(tiny(tmp_path / "full"), progress=False)
 
     # Simulate a crash in the middle of epoch 2: the process dies, nothing is saved after epoch 1.
-    real = train.step_generator
-
-    def crash_at_12(seed, step, device):
-        if step == 12:
-            raise SystemExit("killed")
-        return real(seed, step, device)
-
-    monkeypatch.setattr(train, "step_generator", crash_at_12)
+    disarm = crash_at(12)
     with pytest.raises(SystemExit):
         train.pretrain(tiny(tmp_path / "cut"), progress=False)
     assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["step"] == 8
-    monkeypatch.setattr(train, "step_generator", real)
+    disarm()
     resumed = train.pretrain(tiny(tmp_path / "cut"), resume=True, progress=False)
     assert_same(weights(full["method"]), weights(resumed["method"]))
     assert [s["loss"] for s in full["history"]["steps"]] == [s["loss"] for s in resumed["history"]["steps"]]
 
 
-def test_ctrl_c_saves_mid_epoch_and_resume_is_exact(tmp_path, monkeypatch):
+def test_ctrl_c_saves_mid_epoch_and_resume_is_exact(tmp_path, crash_at):
     full = train.pretrain(tiny(tmp_path / "full"), progress=False)
-    real = train.step_generator
-
-    def ctrl_c_at_11(seed, step, device):
-        if step == 11:
-            os.kill(os.getpid(), signal.SIGINT)  # honoured at the end of this step
-        return real(seed, step, device)
-
-    monkeypatch.setattr(train, "step_generator", ctrl_c_at_11)
+    disarm = crash_at(11, action=lambda: os.kill(os.getpid(), signal.SIGINT))  # honoured at the step's end
     with pytest.raises(KeyboardInterrupt, match="checkpoint saved"):
         train.pretrain(tiny(tmp_path / "cut"), progress=False)
     assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["step"] == 12
-    monkeypatch.setattr(train, "step_generator", real)
+    disarm()
     resumed = train.pretrain(tiny(tmp_path / "cut"), resume=True, progress=False)
     assert_same(weights(full["method"]), weights(resumed["method"]))
 
