@@ -1,6 +1,6 @@
 """Every method and pretext task, same data, same budget, same evaluation.
 
-    python -m sslkit compare --profile quick --out runs/compare          # all methods, ~15-30 min on 2 CPU cores
+    python -m sslkit compare --profile quick --out runs/compare          # all methods; 23 CPU-min (2 cores)
     result = compare("quick", methods=["simclr", "byol"], max_steps=50)  # -> {"rows", "encoders", "out"}
 
 Each method is pretrained with :func:`sslkit.train.pretrain` from the same config (the profile
@@ -223,6 +223,6 @@ def plot_results(rows: list[dict], path, title: str = "") -> None:
     lo = np.nanmin([r.get(k) for r in rows for k, _ in keys if r.get(k) is not None] or [0.0])
     ax.set_ylim(max(0.0, lo - 0.05), 1.0)
     ax.set_title(title + " (dashed: random init)" if title else "dashed: random init")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", ncol=len(keys), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
