@@ -40,8 +40,9 @@ momentum 0.9, weight decay 5e-4, lr 0.06 * batch / 128, cosine, no warm-up; kNN 
 or of solo-learn's CIFAR configs (scripts/pretrain/cifar/*.yaml) where lightly has none.
 lightly's table (benchmark of 18.02.2022, one A6000, batch 512) for 200 / 800 epochs:
 SimCLR 0.828 / 0.875, MoCo 0.850 / 0.900, BYOL 0.872 / 0.911, SimSiam 0.814 / 0.906,
-Barlow Twins 0.827 / 0.857 (later versions list SimCLR 0.848 at 200 epochs). These recipes are
-documented, not yet re-run here: reproducing them needs the GPU and the ``full`` profile.
+Barlow Twins 0.827 / 0.857 (later versions list SimCLR 0.848 at 200 epochs). ``resolve("full",
+method=...)`` applies each method's recipe from :data:`sslkit.config.FULL_RECIPES`; they are not yet
+re-run here: reproducing them needs the GPU.
 """
 from __future__ import annotations
 
@@ -133,8 +134,8 @@ class SimCLR(Method):
 
     full recipe (lightly CIFAR-10 benchmark, kNN 0.828 at 200 epochs / 0.875 at 800, batch 512):
     ResNet-18, projector 512-512-128, temperature 0.5 (lightly's NTXentLoss default), SGD lr
-    0.06 * batch / 128 = 0.24, momentum 0.9, weight decay 5e-4, cosine schedule; i.e.
-    ``resolve("full", method="simclr", lr=0.24)``.
+    0.06 * batch / 128 = 0.24, momentum 0.9, weight decay 5e-4, cosine schedule; ``resolve("full",
+    method="simclr")`` applies it (``config.FULL_RECIPES``).
     """
 
     name = "simclr"
@@ -181,8 +182,8 @@ class MoCo(Method):
 
     full recipe (lightly CIFAR-10 benchmark, kNN 0.850 at 200 epochs / 0.900 at 800, batch 512):
     ResNet-18, projector 512-512-128, t = 0.1, K = 8192 (4096 at batch 128), m = 0.99, SGD
-    lr 0.06 * batch / 128 = 0.24, momentum 0.9, weight decay 5e-4, cosine; i.e.
-    ``resolve("full", method="moco", temperature=0.1, lr=0.24)``, with ``queue_size=8192`` (a
+    lr 0.06 * batch / 128 = 0.24, momentum 0.9, weight decay 5e-4, cosine; ``resolve("full",
+    method="moco")`` applies it (``config.FULL_RECIPES``) except ``queue_size=8192`` (a
     constructor argument, not a config field: ``build_method("moco", backbone, queue_size=8192)``).
     """
 
@@ -262,8 +263,8 @@ class BYOL(Method):
 
     full recipe (lightly CIFAR-10 benchmark, kNN 0.872 at 200 epochs / 0.911 at 800, batch 512):
     ResNet-18, projector 512-1024-256, predictor 256-1024-256, SGD lr 0.06 * batch / 128 = 0.24,
-    momentum 0.9, weight decay 5e-4, cosine; i.e. ``resolve("full", method="byol", lr=0.24,
-    proj_hidden=1024, proj_dim=256)``. (solo-learn: projector 4096-256, LARS lr 1.0, wd 1e-5,
+    momentum 0.9, weight decay 5e-4, cosine; ``resolve("full", method="byol")`` applies it
+    (``config.FULL_RECIPES``). (solo-learn: projector 4096-256, LARS lr 1.0, wd 1e-5,
     batch 256, tau 0.99 -> 1.0, 1000 epochs.)
     """
 
@@ -312,8 +313,8 @@ class SimSiam(Method):
 
     full recipe (lightly CIFAR-10 benchmark, kNN 0.814 at 200 epochs / 0.906 at 800, batch 512):
     ResNet-18, projector 512-2048-2048 (+BN), predictor 2048-512-2048, SGD lr 0.06 (not scaled
-    with the batch: more stable), momentum 0.9, weight decay 5e-4, cosine; i.e.
-    ``resolve("full", method="simsiam", lr=0.06, proj_hidden=2048)``.
+    with the batch: more stable), momentum 0.9, weight decay 5e-4, cosine; ``resolve("full",
+    method="simsiam")`` applies it (``config.FULL_RECIPES``).
     """
 
     name = "simsiam"
@@ -352,8 +353,8 @@ class BarlowTwins(Method):
 
     full recipe (lightly CIFAR-10 benchmark, kNN 0.827 at 200 epochs / 0.857 at 800, batch 512):
     ResNet-18, projector 512-2048-2048 (2 layers), lambd 5e-3, SGD lr 0.06 * batch / 128 = 0.24,
-    momentum 0.9, weight decay 5e-4, cosine; i.e. ``resolve("full", method="barlowtwins",
-    lr=0.24, proj_hidden=2048)`` (3 layers here). solo-learn (cifar/barlow.yaml, ~92 % linear
+    momentum 0.9, weight decay 5e-4, cosine; ``resolve("full", method="barlowtwins")`` applies it
+    (``config.FULL_RECIPES``; 3 projector layers here). solo-learn (cifar/barlow.yaml, ~92 % linear
     after 1000 epochs): projector 2048-2048-2048, LARS lr 0.3 (eta 0.02, lr clipping, biases and
     BN excluded), weight decay 1e-4, batch 256, warm-up + cosine, loss x 0.1 (sslkit's LARS has
     eta 1e-3 and no clipping, so that recipe needs re-tuning here).
@@ -387,7 +388,8 @@ class VICReg(Method):
     clipping, biases and BN excluded), weight decay 1e-4, batch 256, warm-up + cosine,
     solarization p 0.1; in sslkit terms ``resolve("full", method="vicreg", optimizer="lars",
     lr=0.3, weight_decay=1e-4, batch_size=256, proj_hidden=2048)`` (sslkit's LARS uses eta 1e-3
-    and no clipping: check the first epochs' loss, or use lightly-style SGD lr 0.24, wd 5e-4).
+    and no clipping, so ``resolve("full", method="vicreg")`` uses lightly-style SGD lr 0.24, wd 5e-4
+    with the 2048-wide expander: ``config.FULL_RECIPES``).
     """
 
     name = "vicreg"

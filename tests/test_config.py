@@ -31,3 +31,19 @@ def test_override_and_unknown():
 def test_bad_values(kw, msg):
     with pytest.raises(ValueError, match=msg):
         resolve("quick", **kw)
+
+
+def test_full_profile_applies_each_methods_recipe_under_user_overrides():
+    from sslkit.config import FULL_RECIPES, PROFILES
+
+    byol = resolve("full", method="byol")
+    assert (byol.lr, byol.proj_hidden, byol.proj_dim) == (0.24, 1024, 256)
+    assert resolve("full", method="moco").temperature == 0.1
+    assert resolve("full", method="simsiam").lr == 0.06
+    # the caller's value wins over the recipe; quick ignores the recipes
+    assert resolve("full", method="byol", lr=0.1).lr == 0.1
+    assert resolve("quick", method="byol").proj_hidden == PROFILES["quick"].get("proj_hidden", 512)
+    # pretext tasks have no published CIFAR-10 kNN recipe: they keep the profile's values
+    assert resolve("full", method="rotation").lr == PROFILES["full"]["lr"]
+    from sslkit.methods import METHODS
+    assert set(FULL_RECIPES) <= set(METHODS)
