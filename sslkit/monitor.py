@@ -8,6 +8,9 @@
     stat, alarm = run(det, x, h)                                     # statistic and alarms, (n, T) each
     m = detection_metrics(alarm, streams.surge_start, streams.surge_length)
 
+    exp = make_experiment(ref_is_negative, is_negative, intensity=2.5, seed=0)  # the three sets of streams
+    r = evaluate_monitor(exp, ref_predicted_negative, predicted_negative, "cusum")  # all of the above
+
 A *stream* is a time-ordered sequence of labelled items drawn (with replacement) from a held-out
 pool: ``per_step`` items arrive at every step, each negative with probability p_t, where p_t is the
 pool's base rate p0 outside the surge and ``intensity * p0`` inside the planted window
@@ -46,7 +49,8 @@ import numpy as np
 from sslkit.config import check_positive
 
 __all__ = ["Streams", "make_streams", "step_rates", "EWMA", "CUSUM", "DETECTORS", "run", "ewma", "cusum",
-           "ewma_limit", "binomial_sigma", "calibrate", "first_alarm", "detection_metrics", "false_alarm_rate"]
+           "ewma_limit", "binomial_sigma", "calibrate", "first_alarm", "detection_metrics", "false_alarm_rate",
+           "Experiment", "make_experiment", "evaluate_monitor"]
 
 
 def _check_number(what: str, value, low: float | None = None, high: float | None = None,
@@ -336,3 +340,70 @@ def false_alarm_rate(alarms) -> dict:
     if a.dtype != bool or a.ndim != 2 or a.size == 0:
         raise ValueError(f"alarms must be a non-empty bool array (n_streams, T), got dtype {a.dtype} and shape {a.shape}")
     return {"per_1000_steps": float(1000 * a.mean()), "streams_with_alarm": float(a.any(1).mean())}
+
+
+# --------------------------------------------------------------------------------- end to end
+
+@dataclass
+class Experiment:
+    """The three sets of streams of a monitoring experiment (same length, items per step, base rate):
+
+    ``reference``: surge-free streams from the *reference* pool (held-out items from normal times),
+    used to set mu0 and calibrate the threshold; ``quiet``: surge-free streams from the *monitored*
+    pool, on which false alarms are counted; ``surge``: streams from the monitored pool with the
+    planted surge, on which delays are measured. The streams hold item indices only, so every
+    classifier (every set of predictions over the pools) is scored on exactly the same streams."""
+
+    reference: Streams
+    quiet: Streams
+    surge: Streams
+
+
+def make_experiment(ref_is_negative, is_negative, n_streams: int = 200, length: int = 400, surge_start: int = 250,
+                    surge_length: int = 60, intensity: float = 2.0, per_step: int = 20, seed: int = 0) -> Experiment:
+    """Streams for :func:`evaluate_monitor`. The base rate of every stream is the reference pool's
+    negative fraction (the normal rate, as known from history); ``seed`` fixes all three sets."""
+    ref = np.asarray(ref_is_negative)
+    if ref.ndim != 1 or ref.dtype != bool or not ref.any():
+        raise ValueError("ref_is_negative must be a 1-D bool array with at least one negative item")
+    p0 = float(ref.mean())
+    s1, s2, s3 = (int(v) for v in np.random.SeedSequence(check_positive("seed", seed, allow_zero=True))
+                  .generate_state(3))
+    common = dict(n_streams=n_streams, length=length, per_step=per_step, base_rate=p0)
+    return Experiment(reference=make_streams(ref, surge_start=0, surge_length=0, intensity=1.0, seed=s1, **common),
+                      quiet=make_streams(is_negative, surge_start=0, surge_length=0, intensity=1.0, seed=s2, **common),
+                      surge=make_streams(is_negative, surge_start=surge_start, surge_length=surge_length,
+                                         intensity=intensity, seed=s3, **common))
+
+
+def evaluate_monitor(exp: Experiment, ref_flagged, flagged, detector: str = "cusum", param: float | None = None,
+                     false_alarm_prob: float = 0.05) -> dict:
+    """Set up, calibrate and score one detector on the flags (predictions) of one classifier.
+
+    ``ref_flagged`` / ``flagged``: (N_ref,) / (N,) bool, the items of the reference / monitored pool
+    that the classifier calls negative (or the labels themselves: a perfect classifier). mu0 is the
+    reference streams' mean flagged fraction, sigma their step-to-step standard deviation;
+    ``param`` is lam for "ewma" (default 0.1) or k for "cusum" (default sigma / 2: tuned to a shift of
+    one sigma). The threshold is :func:`calibrate`'d on the reference streams at ``false_alarm_prob``.
+    Returns ``{"detector", "threshold", "mu0", "sigma", "metrics"`` (:func:`detection_metrics` on the
+    surge streams), ``"quiet"`` (:func:`false_alarm_rate` on the quiet streams), ``"x", "stat",
+    "alarms"`` (n, T) of the surge streams, ``"surge"`` (start, length), ``"shift"`` (mean flagged fraction in the surge minus mu0)}.
+    """
+    from sslkit.config import check_choice
+
+    check_choice("detector", detector, DETECTORS)
+    x_ref = step_rates(exp.reference, ref_flagged)
+    mu0, sigma = float(x_ref.mean()), float(x_ref.std())
+    if detector == "ewma":
+        det = EWMA(mu0, 0.1 if param is None else param)
+    else:
+        det = CUSUM(mu0, sigma / 2 if param is None else param)
+    h = calibrate(det, x_ref, false_alarm_prob)
+    x = step_rates(exp.surge, flagged)
+    stat, alarms = run(det, x, h)
+    s = exp.surge
+    return {"detector": det, "threshold": h, "mu0": mu0, "sigma": sigma,
+            "metrics": detection_metrics(alarms, s.surge_start, s.surge_length),
+            "quiet": false_alarm_rate(run(det, step_rates(exp.quiet, flagged), h)[1]),
+            "x": x, "stat": stat, "alarms": alarms, "surge": (s.surge_start, s.surge_length),
+            "shift": float(x[:, s.surge_mask()].mean() - mu0)}

@@ -216,3 +216,92 @@ def test_the_chosen_threshold_raises_no_alarm_on_a_stationary_stream(pool):
     h = calibrate(det, null, false_alarm_prob=0.01)
     one = step_rates(make_streams(pool, 1, 300, 0, 0, 1.0, 10, seed=21), pool)
     assert not run(det, one, h)[1].any()
+
+
+# ------------------------------------------------------------- experiment, pictures, exercises
+
+def _classifier(neg, tpr, fpr, seed):
+    rng = np.random.default_rng(seed)
+    return np.where(neg, rng.random(len(neg)) < tpr, rng.random(len(neg)) < fpr)
+
+
+def test_a_better_classifier_detects_sooner(pool):
+    """The monitor sees the surge through the classifier: the flagged fraction rises by about
+    (tpr - fpr) (intensity - 1) p0, so a classifier with a larger tpr - fpr is detected sooner and more often."""
+    from sslkit.monitor import evaluate_monitor, make_experiment
+
+    ref_pool = np.roll(pool, 7)  # another held-out pool: the same items in another order
+    exp = make_experiment(ref_pool, pool, n_streams=200, length=300, surge_start=200, surge_length=60,
+                          intensity=2.0, per_step=10, seed=0)
+    res = {}
+    for name, tpr, fpr in (("labels", 1.0, 0.0), ("good", 0.8, 0.1), ("weak", 0.5, 0.3)):
+        flags = _classifier(pool, tpr, fpr, 1)
+        res[name] = evaluate_monitor(exp, np.roll(flags, 7), flags, "cusum")
+        assert res[name]["shift"] == pytest.approx((tpr - fpr) * 0.2, abs=0.02)
+        assert res[name]["quiet"]["streams_with_alarm"] <= 0.15
+    m = {k: r["metrics"] for k, r in res.items()}
+    assert m["labels"]["median_delay"] < m["good"]["median_delay"] < m["weak"]["median_delay"]
+    assert m["labels"]["detection_rate"] >= m["good"]["detection_rate"] > m["weak"]["detection_rate"]
+    with pytest.raises(ValueError, match="unknown detector 'shewhart'; valid detectors: ewma, cusum"):
+        evaluate_monitor(exp, ref_pool, pool, "shewhart")
+
+
+def test_pictures_and_explorer(pool):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sslkit.monitor import evaluate_monitor, make_experiment
+    from sslkit.monitor_viz import monitor_explorer, plot_delays, plot_monitor
+
+    exp = make_experiment(pool, pool, n_streams=30, length=120, surge_start=80, surge_length=30, per_step=5)
+    r = {d: evaluate_monitor(exp, pool, pool, d, false_alarm_prob=0.1) for d in ("ewma", "cusum")}
+    fig = plot_monitor(r, stream=3, truth=step_rates(exp.surge, pool)[3], rate=exp.surge.rate)
+    assert len(fig.axes) == 3
+    plt.close(fig)
+    plt.close(plot_delays(r))
+    with pytest.raises(ValueError, match=r"stream must be in \[0, 30\)"):
+        plot_monitor(r["ewma"], stream=30)
+    e = monitor_explorer(pool, pool, {"labels": pool}, {"labels": pool}, length=120, surge_start=80, n_streams=30,
+                         surge_length=30, per_step=5)
+    first = bytes(e.image.value)
+    e.controls["detector"].value = "ewma"
+    assert bytes(e.image.value) != first and e.result["detector"].lam == 0.1
+    assert bytes(e.image.value)[:4] == b"\x89PNG" and "image/png" in e._repr_mimebundle_()
+    with pytest.raises(ValueError, match="must name the same classifiers"):
+        monitor_explorer(pool, pool, {"a": pool}, {"b": pool})
+
+
+def test_exercise_checks():
+    from sslkit.exercises import ExerciseError
+    from sslkit.exercises.nb07 import check_delays, check_ewma, check_expected_shift
+
+    def my_ewma(x, lam, mu0, start=None):
+        z, out = mu0 if start is None else start, []
+        for v in x:
+            z = lam * v + (1 - lam) * z
+            out.append(z)
+        return out
+
+    assert check_ewma(my_ewma)
+    with pytest.raises(ExerciseError, match="started at 0 instead of mu0"):
+        check_ewma(lambda x, lam, mu0: my_ewma(x, lam, mu0, start=0.0))
+    with pytest.raises(ExerciseError, match="lam and 1 - lam were swapped"):
+        check_ewma(lambda x, lam, mu0: my_ewma(x, 1 - lam, mu0))
+
+    def my_delays(alarms, start, length, window=True):
+        hits = [np.flatnonzero(row[start:]) for row in alarms]
+        return [h[0] if len(h) and (h[0] < length or not window) else np.nan for h in hits]
+
+    assert check_delays(my_delays)
+    with pytest.raises(ExerciseError, match="alarms after the surge ended were counted"):
+        check_delays(lambda a, s, n: my_delays(a, s, n, window=False))
+    with pytest.raises(ExerciseError, match="negative delay comes from an alarm before the surge"):
+        check_delays(lambda a, s, n: [np.flatnonzero(r)[0] - s if r.any() else np.nan for r in a])
+    with pytest.raises(ExerciseError, match="not written yet"):
+        check_delays(lambda a, s, n: (_ for _ in ()).throw(NotImplementedError()))
+
+    assert check_expected_shift(lambda tpr, fpr, p0, i: (tpr - fpr) * (i - 1) * p0)
+    with pytest.raises(ExerciseError, match="false positives were forgotten"):
+        check_expected_shift(lambda tpr, fpr, p0, i: tpr * (i - 1) * p0)
