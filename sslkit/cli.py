@@ -2,6 +2,7 @@
 
     python -m sslkit pretrain --profile quick --out runs/simclr      # pretrain, then evaluate
     python -m sslkit pretrain --out runs/simclr --resume             # continue an interrupted run
+    torchrun --nproc_per_node=4 -m sslkit pretrain --sync-bn ...     # data-parallel (README: Scaling out)
     python -m sslkit evaluate --checkpoint runs/simclr/checkpoint.pt
     python -m sslkit bench augment                                   # batched vs per-image augmentation
     python -m sslkit bench train --device cuda --dataset cifar10     # training steps vs a DataLoader pipeline
@@ -58,7 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Writes OUT/checkpoint.pt, OUT/history.json, OUT/metrics.json.")
     _add_pretrain_args(p)
     p.add_argument("--out", help="output directory (default: runs/<method>-<dataset>-<time>)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (on any number of "
+                                                         "processes: --batch-size is the global batch)")
+    p.add_argument("--base-lr", type=float,
+                   help="lr per 256 images of the global batch, instead of --lr: lr = BASE * batch/256 for "
+                        "sgd/lars (linear rule), BASE * sqrt(batch/256) for adamw (square-root rule)")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun on GPUs: SyncBatchNorm, BatchNorm statistics over the global batch")
     p.add_argument("--protocols", default=",".join(PROTOCOLS),
                    help=f"comma-separated evaluation protocols from {', '.join(PROTOCOLS)}; 'none' to skip")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -133,6 +140,16 @@ def _protocols(text: str) -> tuple[str, ...]:
 
 
 def cmd_pretrain(args) -> int:
+    from sslkit import distributed
+
+    try:
+        return _pretrain(args)
+    finally:
+        distributed.teardown()
+
+
+def _pretrain(args) -> int:
+    from sslkit import distributed
     from sslkit.evaluate import evaluate_encoder
     from sslkit.io import atomic_write_json
     from sslkit.train import build_model, pretrain
@@ -142,13 +159,26 @@ def cmd_pretrain(args) -> int:
                                                "temperature", "train_subset", "knn_every", "checkpoint_every",
                                                "device", "seed", "compile")}
     protocols = _protocols(args.protocols)
+    if args.base_lr is not None and args.lr is not None:
+        raise ValueError("give either --lr or --base-lr (the lr per 256 images, scaled to --batch-size), not both")
     cfg = resolve(args.profile, **overrides)
-    cfg.out = args.out or str(REPO / "runs" / f"{cfg.method}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
-    print(f"pretraining {cfg.method} on {cfg.dataset} ({cfg.backbone}, {cfg.epochs} epochs, batch {cfg.batch_size}) "
-          f"-> {cfg.out}", flush=True)
+    if args.base_lr is not None:
+        cfg.lr = distributed.scaled_lr(args.base_lr, cfg.batch_size, cfg.optimizer)
+    dist = distributed.setup(cfg.device)  # a process group under torchrun, nothing otherwise
+    out = args.out or str(REPO / "runs" / f"{cfg.method}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    cfg.out = dist.broadcast(out)  # rank 0's clock names the directory
+    say = print if dist.is_main else (lambda *a, **k: None)
+    extra = f" = {dist.world_size} processes x {cfg.batch_size / dist.world_size:g}" if dist.active else ""
+    extra += f", lr {cfg.lr:.4g} = base {args.base_lr:g} scaled to the batch" if args.base_lr is not None else ""
+    say(f"pretraining {cfg.method} on {cfg.dataset} ({cfg.backbone}, {cfg.epochs} epochs, batch {cfg.batch_size}"
+        f"{extra}) -> {cfg.out}", flush=True)
+    if args.sync_bn and not dist.active:
+        say("note: --sync-bn has no effect in a single process (BatchNorm already sees the whole batch)")
     t0 = time.perf_counter()
-    result = pretrain(cfg, resume=args.resume, progress=not args.no_progress)
+    result = pretrain(cfg, resume=args.resume, progress=not args.no_progress, sync_bn=args.sync_bn)
     train_s = time.perf_counter() - t0
+    if not dist.is_main:
+        return 0  # rank 0 evaluates and writes metrics.json
     metrics = {"method": cfg.method, "dataset": cfg.dataset, "backbone": cfg.backbone, "epochs": cfg.epochs,
                "steps": result["history"]["steps"][-1]["step"] if result["history"]["steps"] else 0,
                "pretrain_seconds": round(train_s, 1)}

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from sslkit import distributed
+
 
 def _check_pair(z1: torch.Tensor, z2: torch.Tensor) -> None:
     if not (isinstance(z1, torch.Tensor) and isinstance(z2, torch.Tensor)):
@@ -26,7 +28,8 @@ def _check_pair(z1: torch.Tensor, z2: torch.Tensor) -> None:
         raise ValueError(f"need at least 2 pairs (negatives come from the batch), got N={z1.shape[0]}")
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5,
+            gather_distributed: bool = False) -> torch.Tensor:
     """NT-Xent, the normalized temperature-scaled cross-entropy of SimCLR (an InfoNCE loss).
 
     Shapes: z1, z2 (N, D), row i of z1 and row i of z2 are two views of the same image.
@@ -37,6 +40,12 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     the denominator runs over the positive and the 2N-2 other views (negatives). The loss is the
     mean of l(a) over all 2N anchors. Its minimum is 0; for random embeddings it is about log(2N-1).
 
+    ``gather_distributed``: in data-parallel training (W processes, each with its own n pairs), the
+    anchors of this rank are contrasted with the views of ALL ranks (2Wn - 2 negatives each), as
+    one process would with the global batch; the views are gathered with their gradient
+    (:func:`sslkit.distributed.gather`) and the mean over ranks of the returned losses is the
+    global loss. No effect without a process group.
+
     Chen, Kornblith, Norouzi, Hinton, "A Simple Framework for Contrastive Learning of Visual
     Representations", ICML 2020, Eq. (1); InfoNCE: van den Oord et al. 2018.
     """
@@ -45,10 +54,28 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
         raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
     n = z1.shape[0]
     u = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    if gather_distributed and distributed.world_size() > 1:
+        return _nt_xent_gathered(u[:n], u[n:], temperature)
     logits = u @ u.T / temperature
     logits.fill_diagonal_(float("-inf"))  # an anchor is never its own negative
     i = torch.arange(2 * n, device=z1.device)  # built on the device: no host->device copy, no sync
     targets = (i + n) % (2 * n)
+    return F.cross_entropy(logits, targets)
+
+
+def _nt_xent_gathered(u1: torch.Tensor, u2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """NT-Xent of this rank's 2n anchors against the 2Wn views of all W ranks (normalised u1, u2: (n, D)).
+
+    Columns are [first views of ranks 0..W-1, second views of ranks 0..W-1], the single-process
+    layout of the global batch; this rank's pair i sits at global row r n + i.
+    """
+    n, w, r = len(u1), distributed.world_size(), distributed.rank()
+    everyone = torch.cat([distributed.gather(u1), distributed.gather(u2)])  # (2Wn, D)
+    logits = torch.cat([u1, u2]) @ everyone.T / temperature  # (2n, 2Wn)
+    i = r * n + torch.arange(n, device=u1.device)
+    own = torch.cat([i, w * n + i])                 # each anchor's own column
+    targets = torch.cat([w * n + i, i])             # its other view
+    logits[torch.arange(2 * n, device=u1.device), own] = float("-inf")
     return F.cross_entropy(logits, targets)
 
 
@@ -105,7 +132,8 @@ def _off_diagonal(m: torch.Tensor) -> torch.Tensor:
     return m.flatten()[:-1].view(d - 1, d + 1)[:, 1:].flatten()
 
 
-def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -> torch.Tensor:
+def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3,
+                      gather_distributed: bool = False) -> torch.Tensor:
     """Barlow Twins redundancy-reduction loss.
 
     Shapes: z1, z2 (N, D), two views' projections, N >= 2. Each column is standardised over the
@@ -119,11 +147,17 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
     0 needs perfectly correlated views and decorrelated features. The scale grows with D, so
     the learning rate depends on the projector width (the paper uses LARS).
 
+    ``gather_distributed``: in data-parallel training the statistics and C are computed over the
+    global batch (the rows of all ranks, gathered with their gradient); every rank returns the
+    same global loss. No effect without a process group.
+
     Zbontar, Jing, Misra, LeCun, Deny, "Barlow Twins: Self-Supervised Learning via Redundancy
     Reduction", ICML 2021, Eq. (1)-(2); lambd = 5e-3 (0.0051 in the official code).
     """
     _check_pair(z1, z2)
     lambd = _check_number("lambd", lambd, positive=True)
+    if gather_distributed:
+        z1, z2 = distributed.gather(z1), distributed.gather(z2)
     n = z1.shape[0]
     c = _standardize(_wide(z1)).T @ _standardize(_wide(z2)) / n
     on_diag = (torch.diagonal(c) - 1).pow(2).sum()
@@ -131,7 +165,7 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
 
 
 def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, sim: float = 25.0, var: float = 25.0, cov: float = 1.0,
-                eps: float = 1e-4) -> torch.Tensor:
+                eps: float = 1e-4, gather_distributed: bool = False) -> torch.Tensor:
     """VICReg: variance-invariance-covariance regularisation.
 
     Shapes: z1, z2 (N, D), N >= 2. With Var the unbiased variance over the batch and
@@ -146,6 +180,10 @@ def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, sim: float = 25.0, var: floa
     covariance term decorrelates dimensions (no collapse to a line). The /2 on the variance term
     follows the official code (and lightly/solo-learn); the paper's Eq. (6) has no /2.
 
+    ``gather_distributed``: in data-parallel training all three terms are computed over the global
+    batch (the rows of all ranks, gathered with their gradient), as the official code does for the
+    variance and covariance; every rank returns the same global loss. No effect without a process group.
+
     Bardes, Ponce, LeCun, "VICReg: Variance-Invariance-Covariance Regularization for
     Self-Supervised Learning", ICLR 2022, Eq. (1)-(6); sim = var = 25, cov = 1, eps = 1e-4.
     """
@@ -154,6 +192,8 @@ def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, sim: float = 25.0, var: floa
     var = _check_number("var", var, positive=True)
     cov = _check_number("cov", cov, positive=True)
     eps = _check_number("eps", eps, positive=True, allow_zero=False)
+    if gather_distributed:
+        z1, z2 = distributed.gather(z1), distributed.gather(z2)
     z1, z2 = _wide(z1), _wide(z2)
     n, d = z1.shape
     invariance = F.mse_loss(z1, z2)

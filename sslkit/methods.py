@@ -21,6 +21,10 @@ resume) covers all of it; only the encoder is used downstream.
 plus the pretext tasks of :mod:`sslkit.pretext` (rotation, relative-position, mae, dcgan),
 registered in the same ``METHODS`` table.
 
+Data-parallel training (``torchrun``, :mod:`sslkit.distributed`): SimCLR, Barlow Twins and VICReg
+compute their loss over the global batch of all processes, MoCo enqueues the keys of all of them;
+the other losses are per-sample means, which DDP's gradient averaging already makes global.
+
 What the training loop reads from a method class (all optional, with defaults on ``Method``):
 
 - ``HPARAMS``: the :class:`~sslkit.config.PretrainConfig` fields its constructor takes;
@@ -53,6 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sslkit import distributed
 from sslkit.config import check_choice, check_positive
 from sslkit.losses import barlow_twins_loss, infonce_queue, negative_cosine, nt_xent, vicreg_loss
 from sslkit.models import ProjectionHead
@@ -148,7 +153,7 @@ class SimCLR(Method):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         z = self.projector(self.encoder(torch.cat([x1, x2])))
-        return nt_xent(z[: len(x1)], z[len(x1):], self.temperature)
+        return nt_xent(z[: len(x1)], z[len(x1):], self.temperature, gather_distributed=True)
 
 
 class MoCo(Method):
@@ -172,6 +177,11 @@ class MoCo(Method):
     groups, and the key network sees them in a different, fixed interleaved order, so a query
     and its key are normalised with mostly different samples. (No randomness is needed: the
     batch order is already random, and a fixed order keeps resume exact.)
+
+    Data-parallel: each process splits its own views into the groups (or, with SyncBatchNorm,
+    each group's statistics span the same group of every process) and enqueues the keys of ALL
+    processes, in the single-process order, so the queue is the same everywhere and grows by 2N
+    (N the global batch) per step.
 
     Why MoCo v2 and not v3: the queue is what MoCo adds to SimCLR (many negatives with a small
     batch); v3 drops it for large batches and a predictor, which is BYOL's territory here.
@@ -216,7 +226,7 @@ class MoCo(Method):
         return out[torch.argsort(order)]
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        n = len(x1)
+        n = len(x1) * distributed.world_size()  # the global batch: every process's keys are enqueued
         if 2 * n > len(self.queue):
             raise ValueError(f"queue_size={len(self.queue)} must be >= 2 * batch_size = {2 * n} (2N keys are "
                              f"enqueued per step)")
@@ -230,6 +240,9 @@ class MoCo(Method):
 
     @torch.no_grad()
     def _enqueue(self, k: torch.Tensor) -> None:
+        if distributed.world_size() > 1:  # [k(x2) of every process, k(x1) of every process]: one process's order
+            k2, k1 = k.chunk(2)
+            k = torch.cat([distributed.gather(k2), distributed.gather(k1)])
         size = len(self.queue)
         idx = (self.queue_ptr + torch.arange(len(k), device=k.device)) % size
         self.queue.index_copy_(0, idx, F.normalize(k.float(), dim=1).to(self.queue.dtype))
@@ -372,7 +385,7 @@ class BarlowTwins(Method):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         z1, z2 = self.projector(self.encoder(torch.cat([x1, x2]))).chunk(2)
-        return barlow_twins_loss(z1, z2, self.lambd)
+        return barlow_twins_loss(z1, z2, self.lambd, gather_distributed=True)
 
 
 class VICReg(Method):
@@ -405,7 +418,7 @@ class VICReg(Method):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         z1, z2 = self.projector(self.encoder(torch.cat([x1, x2]))).chunk(2)
-        return vicreg_loss(z1, z2, self.sim, self.var, self.cov)
+        return vicreg_loss(z1, z2, self.sim, self.var, self.cov, gather_distributed=True)
 
 
 METHODS: dict[str, type[Method]] = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "simsiam": SimSiam,

@@ -12,6 +12,12 @@ One loop (:func:`fit`) serves both. What makes it exact and safe:
 - checkpoints are written atomically (sslkit.io) at epoch ends and on Ctrl-C (at a step boundary);
 - a non-finite loss stops the run before anything is written, so the last checkpoint stays good;
 - the loss is read back to the host only every ``log_every`` steps (no sync inside a step on GPU).
+
+Under ``torchrun`` (:mod:`sslkit.distributed`) the same loop runs data-parallel: ``cfg.batch_size``
+is the global batch, split over the processes, and a step means the same for any number of them,
+so a checkpoint resumes on another world size at the same step. Rank 0 alone writes, shows
+progress and evaluates; the logged loss is the mean over ranks. A single process creates no
+process group and runs exactly the code path it always did.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sslkit import distributed
 from sslkit.augment import for_dataset
 from sslkit.config import PretrainConfig, resolve_device, validate
 from sslkit.data import DeviceLoader, info, load
@@ -92,10 +99,13 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> flo
     return base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
-    """The augmentation generator of one step: seeded by (seed, step), so a resumed run repeats it."""
+def step_generator(seed: int, step: int, device: torch.device, rank: int = 0) -> torch.Generator:
+    """The augmentation generator of one step: seeded by (seed, step), so a resumed run repeats it.
+
+    In data-parallel runs each ``rank`` draws its own views (rank 0: the single-process stream).
+    """
     g = torch.Generator(device=device)
-    g.manual_seed(seed * 1_000_003 + step)
+    g.manual_seed(seed * 1_000_003 + step + (rank << 40))
     return g
 
 
@@ -150,20 +160,25 @@ class _StopFlag:
 # ------------------------------------------------------------------------------------ the loop
 
 def fit(model: nn.Module, step_loss, loader: DeviceLoader, cfg: PretrainConfig, kind: str, *,
-        resume: bool = False, progress: bool = True, on_epoch_end=None) -> dict:
+        resume: bool = False, progress: bool = True, on_epoch_end=None,
+        dist: distributed.Dist | None = None) -> dict:
     """Train ``model`` on ``step_loss(x, y, generator) -> loss`` over ``loader``; returns the history.
 
     Checkpoints go to ``cfg.out/checkpoint.pt`` and the history to ``cfg.out/history.json`` when
     ``cfg.out`` is set. ``on_epoch_end(epoch) -> dict`` adds entries (e.g. kNN accuracy) to the
     epoch's record. ``kind`` names what is trained ("simclr", "supervised", ...) and is checked on resume.
+    ``dist``: the data-parallel context (:func:`sslkit.distributed.setup`); then ``step_loss`` runs
+    the DDP-wrapped model, ``loader`` yields this rank's part of each global batch, and only rank 0
+    writes and calls ``on_epoch_end``. None: a single process.
     """
-    if not cfg.out:
-        return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end)
+    dist = dist or distributed.Dist()
+    if not cfg.out or not dist.is_main:
+        return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist)
     with DirectoryLock(cfg.out):  # one writer per output directory
-        return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end)
+        return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist)
 
 
-def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end) -> dict:
+def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist) -> dict:
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
@@ -181,8 +196,10 @@ def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end) ->
     if resume:
         if ckpt_path is None:
             raise ValueError("resume=True needs cfg.out, the directory that holds checkpoint.pt")
-        if ckpt_path.exists():
-            state = load_checkpoint(ckpt_path, map_location=device)
+        # Rank 0 reads (other nodes need no shared filesystem) and hands the state to every rank.
+        where = "cpu" if dist.active else device
+        state = dist.on_main(lambda: load_checkpoint(ckpt_path, map_location=where) if ckpt_path.exists() else None)
+        if state is not None:
             _check_compatible(state, cfg, kind, ckpt_path)
             try:
                 model.load_state_dict(state["model"])
@@ -192,14 +209,16 @@ def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end) ->
             step, history = state["step"], state["history"]
 
     def save():
-        if ckpt_path is not None:
+        if ckpt_path is not None and dist.is_main:
             save_checkpoint(ckpt_path, {"kind": kind, "config": cfg.to_dict(), "step": step,
                                         "model": model.state_dict(), "optimizer": opt.state_dict(),
-                                        "history": history})
+                                        "history": history, "world_size": dist.world_size})
             atomic_write_json(out / "history.json", history)
+        dist.barrier()  # the other ranks wait until the checkpoint is on disk
 
     model.train()
-    bar = tqdm(total=total, initial=step, desc=kind, unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total, initial=step, desc=kind, unit="step", disable=not (progress and dist.is_main),
+               dynamic_ncols=True)
     with _StopFlag() as stop:
         while step < total:
             epoch, start = divmod(step, steps_per_epoch)
@@ -208,21 +227,25 @@ def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end) ->
                 lr = lr_at(step, total, warmup, cfg.lr)
                 for group in opt.param_groups:
                     group["lr"] = lr
+                batch = len(x) * dist.world_size  # the global batch
                 try:
-                    loss = step_loss(x, y, step_generator(cfg.seed, step, device))
+                    extra = (dist.rank,) if dist.rank else ()  # rank 0 draws what a single process draws
+                    loss = step_loss(x, y, step_generator(cfg.seed, step, device, *extra))
                     optimizer_step(model, opt, loss, step, total)
                 except torch.OutOfMemoryError as e:
                     raise TrainingOutOfMemoryError(
-                        f"{kind}: out of memory at step {step} with batch_size {len(x)} on {device}; "
-                        f"try a smaller batch (e.g. batch_size {max(2, len(x) // 2)}), a smaller model, or "
+                        f"{kind}: out of memory at step {step} with batch_size {batch} on {device}; "
+                        f"try a smaller batch (e.g. batch_size {max(2, batch // 2)}), a smaller model, or "
                         f"another device. The last checkpoint, if any, is intact.") from e
                 step += 1
-                n_images += len(x)
+                n_images += batch
                 loss_sum += loss.detach()
                 n_logged += 1
                 last = step == total or step % steps_per_epoch == 0
-                if step % cfg.log_every == 0 or last or stop.requested:
-                    value = loss.item()  # the only host sync
+                stopping = False
+                # Ranks agree on the loss and on stopping at the log points only (one collective there).
+                if step % cfg.log_every == 0 or last or (stop.requested and not dist.active):
+                    value, stopping = dist.loss_and_stop(loss, stop.requested)  # the only host sync
                     if not math.isfinite(value):
                         raise TrainingDivergedError(
                             f"{kind}: loss became {value} at step {step} (epoch {epoch + 1}, lr {lr:.3g}); "
@@ -232,7 +255,7 @@ def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end) ->
                     history["steps"].append({"step": step, "loss": value, "lr": lr})
                     bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}")
                 bar.update(1)
-                if stop.requested:
+                if stopping:
                     save()
                     bar.close()
                     raise KeyboardInterrupt(f"interrupted at step {step}; checkpoint saved to {ckpt_path}"
@@ -240,9 +263,11 @@ def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end) ->
                 if last:
                     break
             seconds = time.perf_counter() - t0
-            record = {"epoch": epoch + 1, "step": step, "loss": (loss_sum / max(1, n_logged)).item(), "lr": lr,
+            record = {"epoch": epoch + 1, "step": step, "loss": dist.mean(loss_sum / max(1, n_logged)), "lr": lr,
                       "seconds": seconds, "images_per_s": n_images / seconds}
-            if on_epoch_end is not None:
+            if dist.active:
+                record["world_size"] = dist.world_size
+            if on_epoch_end is not None and dist.is_main:
                 record.update(on_epoch_end(epoch + 1))
             history["epochs"].append(record)
             if (epoch + 1) % cfg.checkpoint_every == 0 or step == total:
@@ -264,9 +289,9 @@ def _check_compatible(state: dict, cfg: PretrainConfig, kind: str, path: Path) -
 
 # ---------------------------------------------------------------------------------- entry points
 
-def _prepare(cfg: PretrainConfig):
+def _prepare(cfg: PretrainConfig, device: torch.device | None = None):
     validate(cfg)
-    device = resolve_device(cfg.device)
+    device = device or resolve_device(cfg.device)
     images, labels = load(cfg.dataset, "train", root=cfg.data_dir)
     if cfg.train_subset is not None:
         if cfg.train_subset > len(images):
@@ -314,23 +339,29 @@ def views_loss_fn(model: nn.Module, cfg: PretrainConfig, device: torch.device, f
     return views_loss
 
 
-def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
-    """Self-supervised pretraining of ``cfg.method``; returns ``{"method", "history", "config"}``."""
-    device, images, labels = _prepare(cfg)
+def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True, sync_bn: bool = False) -> dict:
+    """Self-supervised pretraining of ``cfg.method``; returns ``{"method", "history", "config"}``.
+
+    Under torchrun (WORLD_SIZE > 1) it trains data-parallel (:mod:`sslkit.distributed`), with
+    SyncBatchNorm if ``sync_bn``; every rank returns, only rank 0's history has the kNN entries.
+    """
+    validate(cfg)
+    dist = distributed.setup(cfg.device)
+    device, images, labels = _prepare(cfg, dist.device)
     model = build_model(cfg, device)
-    loader = DeviceLoader(images, None, batch_size=cfg.batch_size, device=device, shuffle=True,
-                          drop_last=True, seed=cfg.seed)
+    forward = dist.wrap(model, sync_bn=sync_bn)  # DDP across ranks; the model itself in one process
+    loader = dist.loader(images, batch_size=cfg.batch_size, device=device, seed=cfg.seed)
     augment = for_dataset(cfg.dataset, **model.augment_overrides)  # e.g. milder views for rotation
-    views_loss = views_loss_fn(model, cfg, device, compile_model(model, cfg))
+    views_loss = views_loss_fn(model, cfg, device, compile_model(forward, cfg))
 
     def step_loss(x, y, g):
         return views_loss(augment(x, generator=g), augment(x, generator=g), g)
 
     on_epoch_end = None
-    if cfg.knn_every:
+    if cfg.knn_every and dist.is_main:
         on_epoch_end = _knn_monitor(model.encoder, cfg, images, labels, augment, device)
     history = fit(model, step_loss, loader, cfg, cfg.method, resume=resume, progress=progress,
-                  on_epoch_end=on_epoch_end)
+                  on_epoch_end=on_epoch_end, dist=dist)
     model.eval()
     return {"method": model, "history": history, "config": cfg}
 
