@@ -8,6 +8,7 @@
     python -m sslkit bench train --device cuda --dataset cifar10     # training steps vs a DataLoader pipeline
     python -m sslkit run-notebooks --profile quick                   # the notebook arc, headless
     python -m sslkit compare --profile quick                         # every method, same budget, one table
+    python -m sslkit make-student-copies --out handout               # notebooks without solutions or outputs
 """
 from __future__ import annotations
 
@@ -105,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                    help="override a notebook parameter (repeatable)")
     r.add_argument("--timeout", type=int, help="seconds per cell before the notebook is failed")
+    s = sub.add_parser("make-student-copies", help="notebooks with solutions replaced by stubs, outputs cleared",
+                       description="Write student copies of the notebooks: every 'solution' cell's body becomes a "
+                                   "NotImplementedError stub, every output is cleared. The committed notebooks are "
+                                   "the instructor copies.")
+    s.add_argument("--out", required=True, help="directory for the student notebooks")
+    s.add_argument("--only", help="comma-separated notebook prefixes, e.g. 02,03")
+    s.add_argument("--instructor", help="also copy the committed notebooks (solutions, outputs) to this directory")
     c = sub.add_parser("compare", help="every method and pretext task, same budget, same evaluation",
                        description="Pretrain each method for the same budget on the same data, evaluate each "
                                    "encoder and a random-init one (kNN, linear probe, 10 labels/class). "
@@ -258,10 +266,18 @@ def cmd_compare(args) -> int:
     return 0 if result["rows"] else 1
 
 
+def cmd_make_student_copies(args) -> int:
+    from sslkit.classroom import make_student_copies
+
+    make_student_copies(args.out, args.only, args.instructor)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "bench": cmd_bench,
-               "run-notebooks": cmd_run_notebooks, "compare": cmd_compare}[args.command]
+               "run-notebooks": cmd_run_notebooks, "compare": cmd_compare,
+               "make-student-copies": cmd_make_student_copies}[args.command]
     try:
         return handler(args)
     except (ValueError, FileNotFoundError, CheckpointError, RunLockedError, TrainingDivergedError,
