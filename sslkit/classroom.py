@@ -155,7 +155,14 @@ def make_student_copies(out, only: str | None = None, instructor=None, directory
     if instructor and Path(instructor).resolve() == out:
         raise ValueError("--out and --instructor must be different directories")
     books = select(only, directory)
-    copies = [(book, student_copy(nbformat.read(book, as_version=4))) for book in books]  # validate all first
+    copies, broken = [], []
+    for book in books:  # validate every notebook before writing anything
+        try:
+            copies.append((book, student_copy(nbformat.read(book, as_version=4))))
+        except ValueError as e:
+            broken.append(f"{book.name}: {e}")
+    if broken:
+        raise ValueError("no copies written; " + "\n".join(broken))
     out.mkdir(parents=True, exist_ok=True)
     records = []
     for book, copy in copies:

@@ -94,6 +94,17 @@ def test_broken_layouts_are_refused():
         student_copy(_nb(new_markdown_cell("text"), _solution("secret = 42"), check))
 
 
+def test_a_broken_notebook_stops_the_whole_hand_out(tmp_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    good = _nb(new_markdown_cell("### Exercise: t"), _solution(), new_code_cell("check_nt_xent(x)"))
+    nbformat.write(good, books / "01_good.ipynb")
+    nbformat.write(_nb(new_markdown_cell("## Exercises"), _solution("secret = 42")), books / "02_bad.ipynb")
+    with pytest.raises(ValueError, match="no copies written; 02_bad.ipynb: .*cell 1"):
+        make_student_copies(tmp_path / "out", directory=books, log=lambda *a: None)
+    assert not (tmp_path / "out").exists()
+
+
 def test_refuses_to_overwrite_the_instructor_copies(tmp_path):
     with pytest.raises(ValueError, match="notebooks directory itself"):
         make_student_copies(NOTEBOOK_DIR, log=lambda *a: None)
