@@ -87,33 +87,39 @@ def exercises(nb) -> list[Exercise]:
 
 
 def _defines(source: str) -> list[str]:
-    """What a solution cell defines at top level: 'f(a, b): first docstring line', 'answer (a dict)'."""
+    """What a solution cell must define: its top-level functions ('f(a, b): first docstring line'),
+    or, when it defines none, its top-level names ('answer (a str)'). Helpers of a function are
+    left out: they are one way to write it, not part of the task."""
     try:
         tree = ast.parse(source)
     except SyntaxError:  # IPython magics or a broken cell: no description, the stub still works
         return []
-    kinds = {ast.Dict: "a dict", ast.List: "a list", ast.Tuple: "a tuple", ast.Lambda: "a function"}
-    out = []
+    functions = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            doc = ast.get_docstring(node)
-            out.append(f"{node.name}({ast.unparse(node.args)})" + (f": {doc.splitlines()[0]}" if doc else ""))
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            doc = (ast.get_docstring(node) or "").strip().splitlines()
+            functions.append(f"{node.name}({ast.unparse(node.args)})" + (f": {doc[0].rstrip('.')}" if doc else ""))
+    if functions:
+        return functions
+    kinds = {ast.Dict: "a dict", ast.List: "a list", ast.Tuple: "a tuple", ast.Lambda: "a function"}
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
             kind = kinds.get(type(node.value))
             if kind is None and isinstance(node.value, ast.Constant):
                 kind = f"a {type(node.value.value).__name__}"
-            out.extend(f"{n} ({kind})" if kind else n for n in names)
-    return out
+            names += [f"{n.id} ({kind})" if kind else n.id
+                      for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return names
 
 
 def stub(title: str, solution_source: str) -> str:
     """The student's version of a solution cell: what to define, then a NotImplementedError."""
-    defines = _defines(solution_source)
-    what = f"# Define {'; '.join(defines)}." if defines else "# Write your answer here."
-    return (f"# Exercise: {title}\n{what} The check in the next cell tells you whether it is right.\n"
-            f'raise NotImplementedError("Exercise: {title} — write your answer here")')
+    defines = [f"# Define {d}" for d in _defines(solution_source)] or ["# Write your answer here."]
+    return "\n".join([f"# Exercise: {title}", *defines,
+                      "# (replace these lines; the check in the next cell tells you whether your answer is right)",
+                      f'raise NotImplementedError("Exercise: {title} — write your answer here")'])
 
 
 def student_copy(nb):

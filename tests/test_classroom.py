@@ -65,12 +65,12 @@ def test_student_copy_has_no_solutions_and_no_outputs(book):
 
 
 def test_stub_says_what_to_define():
-    source = 'def f(x, t=2.0):\n    """Mean of x."""\n    return x.mean()\n\nanswer = "test"\nd = {"a": 1}\n'
-    text = stub("my title", source)
-    assert text.splitlines()[0] == "# Exercise: my title"
-    assert "f(x, t=2.0): Mean of x." in text and "answer (a str)" in text and "d (a dict)" in text
-    assert "x.mean()" not in text and '"test"' not in text
-    assert "Write your answer here" in stub("t", "%time x = 1")    # not Python: a generic line, no crash
+    text = stub("my title", 'def f(x, t=2.0):\n    """Mean of x."""\n    return x.mean()\n\nhelper = 3\n')
+    assert text.splitlines()[:2] == ["# Exercise: my title", "# Define f(x, t=2.0): Mean of x"]
+    assert "helper" not in text and "x.mean()" not in text            # a function's helpers are not the task
+    text = stub("t", 'answer = "test"\nd = {"a": 1}\n')
+    assert "# Define answer (a str)" in text and "# Define d (a dict)" in text and '"test"' not in text
+    assert "Write your answer here" in stub("t", "%time x = 1")        # not Python: a generic line, no crash
 
 
 def _nb(*cells):
