@@ -214,7 +214,8 @@ class Dist:
 
         Call the returned module for the forward pass (DDP hooks the backward there); keep
         ``model`` for the optimiser, hooks (``on_step``) and ``state_dict`` (no "module." prefix).
-        ``broadcast_buffers=False``: MoCo's queue and the target networks are identical on every
+        Buffers are synced once, at construction, not before every forward
+        (``forward_sync_buffers=False``): MoCo's queue and the target networks stay identical on every
         rank by construction (same init, same gathered keys, same averaged updates); BatchNorm
         running statistics may differ per rank without SyncBN, and rank 0's are the ones saved.
         """
@@ -226,7 +227,7 @@ class Dist:
                                  "the CPU. Without it each rank normalises with its own batch statistics.")
             nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place for every BatchNorm below the root
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False,
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False,
                                                    gradient_as_bucket_view=True)
 
     def loader(self, images, labels=None, *, batch_size: int, device, seed: int):

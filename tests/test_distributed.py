@@ -408,3 +408,33 @@ def test_torchrun_two_processes_then_resume_in_one(tmp_path):
     state = load_checkpoint(out / "checkpoint.pt")
     assert state["step"] == 3 and state["world_size"] == 1
     assert [s["step"] for s in state["history"]["steps"]] == [2, 3]
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_torchrun_saves_once_and_resumes_in_one_process(tmp_path):
+    """Ctrl-C reaches torchrun, which forwards SIGINT to the workers; they agree to stop at the next
+    log point (an all-reduce), rank 0 writes the checkpoint, and one process finishes the run."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    args = [*TINY, "--train-subset", "2048", "--epochs", "3", "--checkpoint-every", "1", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             "-m", "sslkit", "pretrain", *args], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out / "checkpoint.pt").exists():  # end of epoch 1 (64 steps)
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert err.count("checkpoint saved") == 2  # both ranks stop, at the same step
+    step = load_checkpoint(out / "checkpoint.pt")["step"]
+    assert 64 <= step < 192 and (step % 25 == 0 or step % 64 == 0)  # a log point or an epoch end
+
+    from sslkit.cli import main
+
+    assert main(["pretrain", *args, "--resume"]) == 0
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["step"] == 192 and state["world_size"] == 1
