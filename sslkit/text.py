@@ -2,7 +2,7 @@
 feature extractors (TF-IDF, the encoder trained here, MiniLM) for few-label probes.
 
     from sslkit import text, textdata
-    run = text.pretrained_text_encoder(text.TextPretrainConfig())   # SimCSE, cached in runs/cache
+    run = text.pretrained_text_encoder(text.resolve_text("quick"))   # SimCSE, cached in runs/cache
     ours = text.NeuralEncoder(run["encoder"], run["tokenizer"])
     tfidf = text.TfidfEncoder(textdata.pretraining_texts())
     minilm = text.MiniLM()                                   # all-MiniLM-L6-v2, offline
@@ -221,6 +221,25 @@ class TextPretrainConfig:
         return dataclasses.asdict(self)
 
 
+# quick: the CPU budget of notebooks 06/07 (150 steps, ~1-2 min); full: one GPU, a 2-block Transformer.
+# Notebooks 06 and 07 both call pretrained_text_encoder(resolve_text(profile)), so they share one run.
+TEXT_PROFILES = {
+    "quick": {},
+    "full": dict(layers=2, max_steps=None, epochs=30, batch_size=256, device="auto"),
+}
+
+
+def resolve_text(profile: str = "quick", **overrides) -> TextPretrainConfig:
+    """The profile's text pretraining preset with ``overrides`` (None values ignored), validated."""
+    check_choice("profile", profile, TEXT_PROFILES)
+    fields = {f.name for f in dataclasses.fields(TextPretrainConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; valid parameters: {', '.join(sorted(fields))}")
+    values = {**TEXT_PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
+    return validate(TextPretrainConfig(**values))
+
+
 def validate(cfg: TextPretrainConfig) -> TextPretrainConfig:
     """Check every field; ValueError naming the field and what is valid."""
     check_choice("method", cfg.method, ("simcse",))
@@ -418,6 +437,12 @@ class MiniLM:
             from sentence_transformers import SentenceTransformer
         except ImportError as e:
             raise ImportError("MiniLM needs `pip install sentence-transformers==6.2.0`") from e
+        try:  # transformers draws a "Loading weights" bar per load; the notebooks don't need it
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
         self.model = SentenceTransformer(str(path), device=str(resolve_device(device)))
         self.batch_size = batch_size
 
@@ -542,3 +567,49 @@ def few_label_curve(features: dict, train_labels, test_labels, budgets=(1, 5, 20
                 out["scores"][name][i, :] = out["scores"][name][i, 0]
     bar.close()
     return out
+
+
+# ----------------------------------------------------------------------------------- routing demo
+
+def route_widget(route, placeholder: str = "where can I watch a good science fiction film?"):
+    """A text box and an output area: each submitted message is shown with ``route(message)``, a list of
+    (intent, score) pairs, best first, drawn as bars. ``widget.submit(message)`` does what pressing
+    Enter does (for headless runs and tests). Returns an ``ipywidgets.VBox``."""
+    import ipywidgets as w
+
+    box = w.Text(value=placeholder, description="message", layout=w.Layout(width="95%"),
+                 continuous_update=False)
+    out = w.Output()
+
+    def show(message: str) -> list:
+        ranked = list(route(message))
+        out.clear_output()
+        with out:
+            print(f"> {message}")
+            for intent, s in ranked[:3]:
+                print(f"  {intent:14s} {s:6.3f} {'#' * max(0, int(round(30 * s)))}")
+        return ranked
+
+    box.observe(lambda change: show(change["new"]), names="value")
+    widget = _RouteBox([box, out])
+    widget.submit = show
+    show(placeholder)
+    return widget
+
+
+def _route_box_class():
+    import ipywidgets as w
+
+    class RouteBox(w.VBox):
+        """A VBox whose plain-text form (what viewers without a widget frontend show) says what it is."""
+
+        def _repr_mimebundle_(self, **kwargs):
+            data = super()._repr_mimebundle_(**kwargs) or {}
+            data["text/plain"] = "<route this message: a text box; run the cell in JupyterLab to use it>"
+            return data
+
+    return RouteBox
+
+
+def _RouteBox(children):
+    return _route_box_class()(children)

@@ -198,3 +198,45 @@ def test_minilm_loads_offline_and_embeds_meaning(monkeypatch):
     assert x.shape == (3, 384) and torch.allclose(x.norm(dim=1), torch.ones(3), atol=1e-4)
     s = text.cosine_similarity(x, x)
     assert s[0, 1] > s[0, 2] + 0.3   # paraphrases close, unrelated far
+
+
+# ------------------------------------------------------------------------------ notebook 06's exercises
+
+def test_nb06_checks_accept_right_and_name_wrong_answers():
+    from sslkit.exercises import ExerciseError, nb06
+
+    texts, _ = corpus()
+    tfidf = text.TfidfEncoder(texts + list(nb06.TFIDF_SENTENCES))
+    vocab, idf = tfidf.vectorizer.vocabulary_, tfidf.vectorizer.idf_
+
+    def tfidf_vector(sentence, sublinear=True, norm=True):
+        counts = np.zeros(len(vocab))
+        for w in text.words(sentence):
+            if w in vocab:
+                counts[vocab[w]] += 1
+        v = (np.where(counts > 0, 1 + np.log(np.maximum(counts, 1)), 0.0) if sublinear else counts) * idf
+        return v / np.linalg.norm(v) if norm else v
+
+    assert nb06.check_tfidf_vector(tfidf_vector, tfidf)
+    with pytest.raises(ExerciseError, match="not L2-normalised"):
+        nb06.check_tfidf_vector(lambda s: tfidf_vector(s, norm=False), tfidf)
+    with pytest.raises(ExerciseError, match="raw counts"):
+        nb06.check_tfidf_vector(lambda s: tfidf_vector(s, sublinear=False), tfidf)
+
+    m, d = torch.randn(30, 8), torch.randn(5, 8)
+
+    def route(msgs, descs):
+        return (F.normalize(msgs, dim=1) @ F.normalize(descs, dim=1).T).argmax(1)
+
+    assert nb06.check_route(route, m, d)
+    with pytest.raises(ExerciseError, match="not normalised"):
+        nb06.check_route(lambda a, b: (a @ b.T).argmax(1), m, d)
+    with pytest.raises(ExerciseError, match="not written yet"):
+        nb06.check_route(lambda a, b: (_ for _ in ()).throw(NotImplementedError), m, d)
+
+    def balanced(t, p):
+        return float(np.mean([np.mean(p[t == c] == c) for c in np.unique(t)]))
+
+    assert nb06.check_balanced_accuracy(balanced)
+    with pytest.raises(ExerciseError, match="plain accuracy"):
+        nb06.check_balanced_accuracy(lambda t, p: float(np.mean(t == p)))
