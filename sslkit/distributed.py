@@ -1,15 +1,15 @@
 """Data-parallel pretraining on PyTorch's own engine: torchrun + DistributedDataParallel.
 
     torchrun --nproc_per_node=4 -m sslkit pretrain --profile full --sync-bn --out runs/ddp    # one node
-    torchrun --nnodes=2 --node_rank=0 --nproc_per_node=8 --rdzv_backend=c10d \\
-             --rdzv_endpoint=node0:29500 --rdzv_id=ssl1 -m sslkit pretrain ...              # each node
+    torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=node0:29500 \\
+             --rdzv_id=ssl1 -m sslkit pretrain ...                  # the same command on each node
 
     dist = setup("auto")            # reads torchrun's RANK / WORLD_SIZE / LOCAL_RANK; nccl on CUDA, gloo on CPU
     forward = dist.wrap(model)      # DistributedDataParallel (gradients averaged over the ranks)
     loader = dist.loader(images, batch_size=512, device=dist.device, seed=0)   # this rank's part of each batch
     z_all = gather(z)               # (n, D) on each rank -> (W n, D) everywhere, gradients kept
 
-What stays the same as one process, and why (W = world size, B = ``batch_size``):
+A run on W processes compared with one (W = world size, B = ``batch_size``):
 
 - ``batch_size`` is the GLOBAL batch. Each rank takes B / W images of every global batch: the epoch
   permutation is drawn from (seed, epoch) on every rank, and rank r reads the r-th slice of each
@@ -29,12 +29,12 @@ What stays the same as one process, and why (W = world size, B = ``batch_size``)
 
 What each method does with the other ranks (the ``gather_distributed`` flag of ``sslkit.losses``):
 
-| method | across ranks |
-|---|---|
-| simclr | NT-Xent: each anchor's negatives are the 2B - 2 views of ALL ranks (gather with gradient) |
-| moco | the loss needs no gather (negatives are the queue); the keys of all ranks are enqueued, so the queue grows by 2B per step and is identical on every rank |
-| barlowtwins, vicreg | the loss (standardisation, cross-correlation, variance, covariance) runs on the gathered global batch |
-| byol, simsiam, pretext tasks | per-sample losses: nothing to gather; DDP's average is the global mean |
+- simclr: NT-Xent; each anchor's negatives are the 2B - 2 views of ALL ranks (gathered with gradient);
+- moco: the loss needs no gather (its negatives are the queue); the keys of all ranks are enqueued,
+  so the queue grows by 2B per step and is identical on every rank;
+- barlowtwins, vicreg: the whole loss (standardisation, cross-correlation, variance, covariance)
+  runs on the gathered global batch;
+- byol, simsiam, pretext tasks: per-sample losses, nothing to gather; DDP's average is the global mean.
 
 The learning rate is not changed by W: the same global batch is the same run. Scaling out usually
 means a larger global batch; :func:`scaled_lr` (``--base-lr``) gives the lr for it.

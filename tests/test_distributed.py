@@ -31,6 +31,8 @@ from sslkit.models import build_backbone
 REPO = Path(__file__).resolve().parent.parent
 W = 2  # processes
 N = 8  # global batch of the loss tests (4 pairs per rank)
+TINY = ["--width", "4", "--batch-size", "32", "--train-subset", "256", "--device", "cpu", "--protocols", "none",
+        "--no-progress"]  # a command-line run of seconds
 
 
 def _free_port() -> int:
@@ -376,6 +378,22 @@ def test_single_process_creates_no_process_group(tmp_path):
     assert not torch.distributed.is_initialized()
 
 
+def test_sync_bn_on_cpu_is_a_clear_error():
+    with pytest.raises(ValueError, match="needs CUDA devices"):
+        distributed.Dist(rank=0, world_size=2).wrap(nn.BatchNorm1d(2), sync_bn=True)
+
+
+def test_base_lr_is_scaled_to_the_global_batch(tmp_path, capsys):
+    from sslkit.cli import main
+
+    assert main(["pretrain", "--lr", "0.1", "--base-lr", "0.1", "--out", str(tmp_path)]) == 2
+    assert "either --lr or --base-lr" in capsys.readouterr().err
+    args = [*TINY, "--optimizer", "sgd", "--base-lr", "0.1", "--batch-size", "64", "--max-steps", "1"]
+    assert main(["pretrain", *args, "--out", str(tmp_path)]) == 0
+    assert "lr 0.025 = base 0.1 scaled to the batch" in capsys.readouterr().out  # 0.1 x 64 / 256
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["config"]["lr"] == pytest.approx(0.025)
+
+
 def test_explicit_gpu_index_is_refused_under_torchrun(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match="cuda:LOCAL_RANK"):
@@ -384,8 +402,6 @@ def test_explicit_gpu_index_is_refused_under_torchrun(monkeypatch):
 
 # ------------------------------------------------------------------------------------------ torchrun
 
-TINY = ["--width", "4", "--batch-size", "32", "--train-subset", "256", "--device", "cpu", "--protocols", "none",
-        "--no-progress"]
 
 
 @pytest.mark.slow
