@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import resnet18
 
 from sslkit.config import check_choice, check_positive
 
@@ -30,6 +29,9 @@ class ResNet18CIFAR(nn.Module):
 
     def __init__(self, in_channels: int = 3):
         super().__init__()
+        # Imported here: torchvision.models pulls in torch._dynamo, seconds per process for ConvNet users.
+        from torchvision.models import resnet18
+
         net = resnet18(num_classes=10)
         net.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
         net.maxpool = nn.Identity()
