@@ -32,6 +32,7 @@ import dataclasses
 import hashlib
 import html
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -202,7 +203,7 @@ class TextPretrainConfig:
     proj_dim: int = 128
     temperature: float = 0.1
     epochs: int = 1
-    max_steps: int | None = 150
+    max_steps: int | None = 150         # the step budget (epochs grow to reach it); None: `epochs` epochs
     batch_size: int = 128
     optimizer: str = "adamw"
     lr: float = 1e-3
@@ -309,6 +310,8 @@ def pretrain_text(cfg: TextPretrainConfig, texts=None, *, resume: bool = False, 
         atomic_write_json(vocab_path, {"vocab": tok.vocab})
     ids = tok(texts, cfg.max_len)
     loader = TokenLoader(ids, cfg.batch_size, device, seed=cfg.seed)
+    if cfg.max_steps is not None:  # max_steps is the budget: as many epochs as it takes
+        cfg = dataclasses.replace(cfg, epochs=max(cfg.epochs, math.ceil(cfg.max_steps / len(loader))))
     model = build_model(cfg, len(tok)).to(device)
 
     def step_loss(x, y, g):

@@ -240,3 +240,9 @@ def test_nb06_checks_accept_right_and_name_wrong_answers():
     assert nb06.check_balanced_accuracy(balanced)
     with pytest.raises(ExerciseError, match="plain accuracy"):
         nb06.check_balanced_accuracy(lambda t, p: float(np.mean(t == p)))
+
+
+def test_max_steps_is_the_budget_whatever_epochs_says():
+    texts, _ = corpus(48)
+    result = text.pretrain_text(tiny_cfg(epochs=1, max_steps=7), texts, progress=False)  # 3 steps per epoch
+    assert result["history"]["steps"][-1]["step"] == 7
