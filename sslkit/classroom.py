@@ -69,8 +69,10 @@ def layout_problems(nb) -> list[str]:
             if cell.cell_type != "code":
                 problems.append(f"cell {i}: only code cells can be tagged {SOLUTION_TAG!r}")
             elif i == 0 or _title(cells[i - 1]) is None:
+                buried = i > 0 and cells[i - 1].cell_type == "markdown" and "### Exercise:" in cells[i - 1].source
                 problems.append(f"cell {i}: a {SOLUTION_TAG!r} cell must follow a markdown cell whose first line is "
-                                f"'### Exercise: <title>'")
+                                f"'### Exercise: <title>'" + (f" (cell {i - 1} has the heading further down: "
+                                                               "split it so the heading starts a cell)" if buried else ""))
     return problems
 
 

@@ -90,6 +90,8 @@ def test_broken_layouts_are_refused():
     assert "tagged 'solution'" in layout_problems(_nb(heading, new_code_cell("x = 1"), check))[0]
     assert "must call" in layout_problems(_nb(heading, _solution(), new_code_cell("print(x)")))[0]
     assert "must follow" in layout_problems(_nb(new_markdown_cell("## Exercise"), _solution(), check))[0]
+    assert "split it" in layout_problems(_nb(new_markdown_cell("## Exercises\n\n### Exercise: t"), _solution(),
+                                             check))[0]
     with pytest.raises(ValueError, match="exercise layout is broken"):
         student_copy(_nb(new_markdown_cell("text"), _solution("secret = 42"), check))
 
