@@ -136,3 +136,19 @@ def setup(profile: str = "quick", seed: int = 0, device: str = "auto", threads: 
     print(f"sslkit {sslkit.__version__} | torch {torch.__version__} | device {dev} | "
           f"{torch.get_num_threads()} threads | profile {profile} | seed {seed}")
     return dev
+
+
+# The pretraining budget notebooks 04, 05 and 09 share: the same parameters give the same config, so
+# 05 and 09 reuse the encoder 04 trained (``sslkit.train.pretrained`` caches it under runs/cache).
+ARC_PRETRAIN = {"quick": dict(width=16, epochs=3, batch_size=128, train_subset=10_000,
+                              knn_every=1, knn_bank=10_000, knn_queries=2_000, log_every=5),
+                "full": dict(knn_every=10)}  # the profile as it is: ResNet-18, 200 epochs, batch 512, kNN on 50,000/10,000
+
+
+def arc_config(profile: str, method: str, seed: int, device, **asked):
+    """The arc's pretraining config: the profile + :data:`ARC_PRETRAIN` + the notebook's non-None
+    parameters (dataset, epochs, batch_size, train_subset, width, ...)."""
+    from sslkit.config import resolve
+
+    return resolve(profile, method=method, seed=seed, device=str(device),
+                   **{**ARC_PRETRAIN[profile], **{k: v for k, v in asked.items() if v is not None}})
