@@ -13,6 +13,7 @@ import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
 
+from sslkit.config import check_choice
 from sslkit.monitor import DETECTORS, evaluate_monitor, make_experiment, step_rates
 from sslkit.viz import fig_to_png
 from sslkit.widgets import _StaticFallback
@@ -84,8 +85,8 @@ def plot_delays(results: dict, title: str | None = None, ax=None):
     ax.boxplot([d if len(d) else [np.nan] for d in data], showfliers=True, widths=0.6,
                flierprops=dict(ms=2, alpha=0.4))
     ax.set_xticks(range(1, len(names) + 1))
-    ax.set_xticklabels([f"{n}\ndetected {r['metrics']['detection_rate']:.0%}\nFA/1000: {r['quiet']['per_1000_steps']:.2f}"
-                        for n, r in results.items()], fontsize=7)
+    ax.set_xticklabels([f"{n}\ndetected {r['metrics']['detection_rate']:.0%}\n"
+                        f"FA/1000: {r['quiet']['per_1000_steps']:.2f}" for n, r in results.items()], fontsize=7)
     ax.set_ylabel("detection delay (steps)")
     if title:
         ax.set_title(title, fontsize=10)
@@ -98,7 +99,8 @@ class MonitorExplorer(_StaticFallback, w.VBox):
     (whose predictions feed the monitor), detector, its parameter (lam or k) and the false-alarm target.
 
     ``ref_is_negative`` / ``is_negative``: labels of the reference / monitored pools; ``ref_flags`` /
-    ``flags``: {classifier name: (N_ref,) / (N,) bool predictions}. The picture is one stream
+    ``flags``: {classifier name: (N_ref,) / (N,) bool predictions}; ``classifier``: the one shown first.
+    The picture is one stream
     (:func:`plot_monitor`) with, in its title, the median delay, detection rate and false alarms over
     ``n_streams`` streams. Streams are rebuilt only when a stream setting moves.
     """
@@ -107,9 +109,11 @@ class MonitorExplorer(_StaticFallback, w.VBox):
 
     def __init__(self, ref_is_negative, is_negative, ref_flags: dict, flags: dict, length: int = 400,
                  surge_start: int = 250, n_streams: int = 200, seed: int = 0, intensity: float = 2.0,
-                 surge_length: int = 60, per_step: int = 20):
+                 surge_length: int = 60, per_step: int = 20, classifier: str | None = None):
         if not flags or set(flags) != set(ref_flags):
             raise ValueError("flags and ref_flags must name the same classifiers (at least one)")
+        if classifier is not None:
+            check_choice("classifier", classifier, flags)
         self.ref_is_negative, self.is_negative = np.asarray(ref_is_negative), np.asarray(is_negative)
         self.ref_flags, self.flags = ref_flags, flags
         self.length, self.surge_start, self.n_streams, self.seed = length, surge_start, n_streams, seed
@@ -118,7 +122,8 @@ class MonitorExplorer(_StaticFallback, w.VBox):
         lay = w.Layout(width="330px")
         kw = dict(style=style, layout=lay, continuous_update=False)
         self.controls = {
-            "classifier": w.Dropdown(options=list(flags), description="predictions of", style=style, layout=lay),
+            "classifier": w.Dropdown(options=list(flags), value=classifier or next(iter(flags)),
+                                     description="predictions of", style=style, layout=lay),
             "intensity": w.FloatSlider(intensity, min=1.0, max=round(min(4.0, 1 / p0), 1), step=0.1,
                                        description="surge intensity", **kw),
             "surge_length": w.IntSlider(surge_length, min=5, max=length - surge_start, step=5,

@@ -271,6 +271,8 @@ def test_pictures_and_explorer(pool):
     assert bytes(e.image.value)[:4] == b"\x89PNG" and "image/png" in e._repr_mimebundle_()
     with pytest.raises(ValueError, match="must name the same classifiers"):
         monitor_explorer(pool, pool, {"a": pool}, {"b": pool})
+    with pytest.raises(ValueError, match="unknown classifier 'c'; valid classifiers: a"):
+        monitor_explorer(pool, pool, {"a": pool}, {"a": pool}, classifier="c")
 
 
 def test_exercise_checks():
