@@ -278,3 +278,25 @@ def test_executed_checks_passed():
         for ex in exercises(nb):
             text = "".join(o.get("text", "") for o in nb.cells[ex.check_cell].outputs if o.output_type == "stream")
             assert "✓" in text and ": correct" in text, f"{BOOKS[prefix].name}: {ex.title!r} check did not pass"
+
+
+def test_notebook_04_checks_accept_right_and_name_wrong_answers():
+    import math
+
+    import torch.nn.functional as F
+
+    from sslkit.exercises import ExerciseError, check_effective_rank, check_gather_bound
+
+    assert check_gather_bound(math.log(511), math.log(4095))
+    with pytest.raises(ExerciseError, match="images, not views"):
+        check_gather_bound(math.log(255), math.log(4095))
+
+    def entropy_only(z):
+        u = F.normalize(z.double(), dim=1)
+        s = torch.linalg.svdvals(u)
+        p = s / s.sum()
+        return -(p * torch.log(p)).sum().item()
+
+    assert check_effective_rank(lambda z: math.exp(entropy_only(z)))
+    with pytest.raises(ExerciseError, match="not its exponential"):
+        check_effective_rank(entropy_only)
