@@ -172,10 +172,28 @@ def fit(model: nn.Module, step_loss, loader: DeviceLoader, cfg: PretrainConfig, 
     writes and calls ``on_epoch_end``. None: a single process.
     """
     dist = dist or distributed.Dist()
-    if not cfg.out or not dist.is_main:
+    if not cfg.out or not dist.is_main or (resume and _finished(cfg, loader)):
+        # A finished run is only read (checkpoints are written atomically), so notebooks running
+        # side by side can share a cached encoder; the lock is for writers.
         return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist)
     with DirectoryLock(cfg.out):  # one writer per output directory
         return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist)
+
+
+def _total_steps(cfg, loader) -> int:
+    total = cfg.epochs * len(loader)
+    return total if cfg.max_steps is None else min(total, cfg.max_steps)
+
+
+def _finished(cfg, loader) -> bool:
+    """Whether ``cfg.out`` holds a checkpoint that has already run every step."""
+    path = Path(cfg.out) / "checkpoint.pt"
+    if not path.exists():
+        return False
+    try:
+        return load_checkpoint(path, map_location="cpu").get("step", 0) >= _total_steps(cfg, loader)
+    except CheckpointError:
+        return False  # let the locked path report it
 
 
 def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist) -> dict:
@@ -183,9 +201,7 @@ def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, di
 
     device = next(model.parameters()).device
     steps_per_epoch = len(loader)
-    total = cfg.epochs * steps_per_epoch
-    if cfg.max_steps is not None:
-        total = min(total, cfg.max_steps)
+    total = _total_steps(cfg, loader)
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
     opt = build_optimizer(model, cfg)
     out = Path(cfg.out) if cfg.out else None

@@ -105,6 +105,22 @@ def test_concurrent_run_is_refused(tmp_path):
     assert (tmp_path / "checkpoint.pt").exists() and not (tmp_path / ".lock").exists()
 
 
+def test_a_finished_run_is_shared_while_another_process_holds_the_lock(tmp_path):
+    first = train.pretrain(tiny(tmp_path, max_steps=3), progress=False)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".lock").write_text(str(sleeper.pid))  # e.g. notebook 05 while 04 reads the same run
+        again = train.pretrain(tiny(tmp_path, max_steps=3), resume=True, progress=False)
+        a, b = first["method"].encoder.state_dict(), again["method"].encoder.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        # an unfinished run still needs the lock: more steps would write
+        with pytest.raises(RunLockedError):
+            train.pretrain(tiny(tmp_path, max_steps=5), resume=True, progress=False)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_lock_is_exclusive_within_a_process_family(tmp_path):
     with DirectoryLock(tmp_path):
         code = f"from sslkit.io import DirectoryLock\nwith DirectoryLock({str(tmp_path)!r}): pass"
