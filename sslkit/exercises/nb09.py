@@ -5,18 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sslkit.exercises._core import ExerciseError, close, passed
-
-
-def _call(name, fn, *args):
-    if not callable(fn):
-        raise ExerciseError(f"{name}: pass the function itself (the solution cell defines it), got {type(fn).__name__}")
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise
-    except Exception as e:
-        raise ExerciseError(f"{name}: calling it raised {type(e).__name__}: {e}") from e
+from sslkit.exercises._core import ExerciseError, call, close, passed
 
 
 def check_lora_parameter_count(fn) -> bool:
@@ -27,7 +16,7 @@ def check_lora_parameter_count(fn) -> bool:
     layers = [(nn.Linear(128, 10), 4), (nn.Conv2d(32, 64, 3), 4), (nn.Conv2d(1, 16, 3), 1), (nn.Conv2d(64, 128, 5), 8)]
     for layer, rank in layers:
         expected = count_parameters(LoRA(layer, rank))
-        got = _call("lora_parameter_count", fn, layer, rank)
+        got = call("lora_parameter_count", fn, layer, rank)
         if got != expected:
             raise ExerciseError(
                 f"lora_parameter_count: for {layer} with rank {rank} expected {expected:,}, got {got!r}. Hint: A is "
@@ -45,7 +34,7 @@ def check_nearest_class_mean(fn) -> bool:
     support = torch.randn(30, 8, generator=g) + 0.5
     labels = torch.arange(3).repeat(10)
     queries = torch.randn(200, 8, generator=g) + 0.5
-    got = _call("nearest_class_mean", fn, support, labels, queries)
+    got = call("nearest_class_mean", fn, support, labels, queries)
     return close("nearest_class_mean", torch.as_tensor(got), prototype_predict(support, labels, queries),
                  hint="normalise each support feature to length 1, average per class, normalise the means, "
                       "then give each query the class of the largest dot product (cosine similarity).")
@@ -60,7 +49,7 @@ def check_forgetting(fn) -> bool:
             "accuracy in the last row; then the mean over those T-1 tasks.")
     for T in (2, 3, 5):
         R = np.tril(rng.uniform(0.2, 1.0, (T, T)))
-        got, expected = _call("forgetting", fn, R.copy()), forgetting(R)
+        got, expected = call("forgetting", fn, R.copy()), forgetting(R)
         try:
             ok = np.isclose(float(got), expected, rtol=1e-6, atol=1e-9)
         except (TypeError, ValueError):
