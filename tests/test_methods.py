@@ -14,16 +14,7 @@ from sslkit.io import load_checkpoint
 from sslkit.methods import METHODS, MoCo, SimSiam, build_method, cosine_momentum
 from sslkit.models import build_backbone
 from sslkit.pretext import DCGAN, MaskedAutoencoder, RelativePosition, Rotation
-
-
-def tiny(tmp_path=None, **kw):
-    """256 Fashion-MNIST images, width 8, 8 steps per epoch (as in test_train)."""
-    base = dict(width=8, batch_size=32, train_subset=256, epochs=2, proj_hidden=32, proj_dim=16,
-                log_every=1, device="cpu", channels_last=False, warmup_epochs=0.5)
-    base.update(kw)
-    if tmp_path is not None:
-        base["out"] = str(tmp_path)
-    return resolve("quick", **base)
+from test_train import tiny  # one tiny run for every loop test: 256 images, width 8, 8 steps/epoch
 
 
 def small_queue(monkeypatch, size=64):

@@ -29,30 +29,38 @@ def _aliases(text, aliases: dict, valid) -> str:
     return aliases.get(word, word) if word not in valid else word
 
 
+def _check_table(name: str, answers, table: dict, valid, aliases: dict, *, item: str, kind: str,
+                 no_answer: str, invalid: str, invalid_hint: str, ask: str) -> bool:
+    """``answers`` {key: label} against ``table`` {key: (right label, why)}; every wrong entry is
+    listed with its why. ``item``/``kind`` name a key and a label, ``no_answer``/``invalid`` finish
+    the messages for a missing key and for a label outside ``valid``."""
+    if not isinstance(answers, dict):
+        fail(name, f"expected a dict {{{item}: {kind}}}, got {type(answers).__name__}.",
+             f"one entry per {item}: {', '.join(table)}.")
+    missing = [k for k in table if k not in answers]
+    if missing:
+        fail(name, f"{no_answer} {', '.join(missing)}.", f"use one of {', '.join(valid)}.")
+    wrong = []
+    for key, (right, why) in table.items():
+        given = _aliases(answers[key], aliases, valid)
+        if given not in valid:
+            fail(name, f"{key!r}: {answers[key]!r} {invalid}.", invalid_hint)
+        if given != right:
+            wrong.append(f"{key!r} is not {given}: {why}")
+    if wrong:
+        fail(name, f"{len(wrong)} of {len(table)} wrong.", "; ".join(wrong) + ". " + ask)
+    return passed(name)
+
+
 def check_paradigm(answers: dict) -> bool:
     """``answers``: {scenario: "supervised" | "unsupervised" | "self-supervised"} for every key of
     ``PARADIGM_SCENARIOS``. A wrong entry gets the reason as its hint."""
-    name = "paradigm"
-    if not isinstance(answers, dict):
-        fail(name, f"expected a dict {{scenario: kind}}, got {type(answers).__name__}.",
-             f"one entry per scenario: {', '.join(PARADIGM_SCENARIOS)}.")
-    missing = [k for k in PARADIGM_SCENARIOS if k not in answers]
-    if missing:
-        fail(name, f"no answer for {', '.join(missing)}.", f"give every scenario a kind from {', '.join(PARADIGMS)}.")
     aliases = {"self-supervision": "self-supervised", "ssl": "self-supervised", "selfsupervised": "self-supervised",
                "supervision": "supervised", "unsupervision": "unsupervised"}
-    wrong = []
-    for scenario, (right, why) in PARADIGM_SCENARIOS.items():
-        given = _aliases(answers[scenario], aliases, PARADIGMS)
-        if given not in PARADIGMS:
-            fail(name, f"{scenario!r}: {answers[scenario]!r} is not a kind of learning.",
-                 f"use one of {', '.join(PARADIGMS)}.")
-        if given != right:
-            wrong.append(f"{scenario!r} is not {given}: {why}")
-    if wrong:
-        fail(name, f"{len(wrong)} of {len(PARADIGM_SCENARIOS)} wrong.",
-             "; ".join(wrong) + ". Ask: who made the target, a person, the data itself, or is there none?")
-    return passed(name)
+    return _check_table("paradigm", answers, PARADIGM_SCENARIOS, PARADIGMS, aliases, item="scenario",
+                        kind="kind", no_answer="no answer for",
+                        invalid="is not a kind of learning", invalid_hint=f"use one of {', '.join(PARADIGMS)}.",
+                        ask="Ask: who made the target, a person, the data itself, or is there none?")
 
 
 # ------------------------------------------------------------------------------- SSL families
@@ -89,25 +97,10 @@ METHOD_FAMILIES = {
 def check_ssl_family(answers: dict) -> bool:
     """``answers``: {method: family} for every key of ``METHOD_FAMILIES``; families from ``FAMILIES``
     (common spellings such as "masked modelling" or "self-distillation" are accepted)."""
-    name = "ssl_family"
-    if not isinstance(answers, dict):
-        fail(name, f"expected a dict {{method: family}}, got {type(answers).__name__}.",
-             f"one entry per method: {', '.join(METHOD_FAMILIES)}.")
-    missing = [m for m in METHOD_FAMILIES if m not in answers]
-    if missing:
-        fail(name, f"no family for {', '.join(missing)}.", f"families: {', '.join(FAMILIES)}.")
-    wrong = []
-    for method, (right, why) in METHOD_FAMILIES.items():
-        given = _aliases(answers[method], _FAMILY_ALIASES, FAMILIES)
-        if given not in FAMILIES:
-            fail(name, f"{method}: {answers[method]!r} is not one of the five families.",
-                 f"use one of {', '.join(FAMILIES)} (the table of section 2).")
-        if given != right:
-            wrong.append(f"{method} is not {given}: {why}")
-    if wrong:
-        fail(name, f"{len(wrong)} of {len(METHOD_FAMILIES)} wrong.",
-             "; ".join(wrong) + ". Ask where the targets come from and what stops the trivial solution.")
-    return passed(name)
+    return _check_table("ssl_family", answers, METHOD_FAMILIES, FAMILIES, _FAMILY_ALIASES, item="method",
+                        kind="family", no_answer="no family for",
+                        invalid="is not one of the five families", invalid_hint=f"use one of {', '.join(FAMILIES)} (the table of section 2).",
+                        ask="Ask where the targets come from and what stops the trivial solution.")
 
 
 # ------------------------------------------------------------------------- SimCLR view pipeline
