@@ -367,7 +367,7 @@ def _write_cache(name, split, x, y, source):
 
 def _decode_tarball(path: Path) -> dict:
     """Stream `path` once (split/class/file.jpg), decode every image, cache each split. {split: (x, y)}."""
-    from tqdm.auto import tqdm
+    from sslkit.progress import tqdm
 
     items: dict[str, list] = {}
     try:
@@ -420,7 +420,7 @@ def _decode(raw: bytes, where, expect=None, size=None) -> np.ndarray:
 
 def _read_tree(split_dir: Path, classes, size=None, expect=None):
     """Read <split_dir>/<class>/*.png|jpg|jpeg; labels index `classes`. Mixed sizes need `size`."""
-    from tqdm.auto import tqdm
+    from sslkit.progress import tqdm
 
     files = [(_class_index(c.name, classes, c), f) for c in sorted(split_dir.iterdir())
              if c.is_dir() and not c.name.startswith(".")  # skip .ipynb_checkpoints and friends

@@ -383,7 +383,7 @@ def label_efficiency(methods: dict, labels, budgets=(1, 10, 100, None), seed: in
     """
     import time
 
-    from tqdm.auto import tqdm
+    from sslkit.progress import tqdm
 
     from sslkit.data import _labels, k_per_class
 

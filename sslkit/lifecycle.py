@@ -384,7 +384,7 @@ def continual_learning(encoder: nn.Module, images: torch.Tensor, labels: torch.T
     test images of task j after training task i. Class-incremental: the prediction is the argmax over
     all classes (the task is not known at test time). Task-incremental: over task j's classes only.
     """
-    from tqdm.auto import tqdm
+    from sslkit.progress import tqdm
 
     from sslkit.augment import for_dataset
     from sslkit.config import resolve_device

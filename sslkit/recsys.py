@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from sslkit.progress import tqdm
 
 from sslkit.config import check_choice, check_fraction, check_positive
 from sslkit.losses import nt_xent

@@ -543,7 +543,7 @@ def few_label_curve(features: dict, train_labels, test_labels, budgets=(1, 5, 20
     each budget is drawn with every seed (:func:`upto_k_per_class`), "all" once (it has no draw).
     Returns ``{"budgets", "n_labels": [mean per budget], "scores": {name: array (budgets, seeds)}, "metric"}``.
     """
-    from tqdm.auto import tqdm
+    from sslkit.progress import tqdm
 
     check_choice("metric", metric, METRICS)
     seeds = list(seeds)

@@ -197,7 +197,7 @@ def _finished(cfg, loader) -> bool:
 
 
 def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist) -> dict:
-    from tqdm.auto import tqdm
+    from sslkit.progress import tqdm
 
     device = next(model.parameters()).device
     steps_per_epoch = len(loader)
