@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m sslkit run-notebooks --profile quick
 
+# One worker per core (TEST_JOBS=0: in-process, one after another); --dist loadfile keeps a notebook's
+# cells in one worker and in order (nbval runs them in one kernel). Notebooks that share a cached
+# run (04/05/09, 06/07) may run at once: the second waits for the first to train it (sslkit.io.when_unlocked).
+TEST_JOBS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -rs --nbval-lax --nbval-current-env tests notebooks
+	$(BIN)/python -m pytest -q -rs -n $(TEST_JOBS) --dist loadfile --nbval-lax --nbval-current-env notebooks tests
 
 clean-venv:
 	rm -rf $(VENV)

@@ -94,8 +94,8 @@ class DirectoryLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                pid = self._owner()
-                if pid is not None and pid != os.getpid() and _alive(pid):
+                pid = self.holder()
+                if pid is not None:
                     raise RunLockedError(f"another run (pid {pid}) is writing to {self.path.parent}; wait for it, "
                                          f"stop it, or choose another output directory") from None
                 self.path.unlink(missing_ok=True)  # stale: its process is gone
@@ -109,11 +109,39 @@ class DirectoryLock:
         if self._owner() == os.getpid():
             self.path.unlink(missing_ok=True)
 
+    def holder(self) -> int | None:
+        """The PID of another live process that holds the lock, else None."""
+        pid = self._owner()
+        return pid if pid is not None and pid != os.getpid() and _alive(pid) else None
+
     def _owner(self) -> int | None:
         try:
             return int(self.path.read_text().strip())
         except (OSError, ValueError):
             return None
+
+
+def when_unlocked(directory: str | os.PathLike, fn: Callable[[], Any], poll: float = 2.0, log=print) -> Any:
+    """``fn()`` once no other live process holds ``directory``'s :class:`DirectoryLock`.
+
+    For cached runs that several notebooks share (``sslkit.train.pretrained``): the second one to ask
+    for a run the first is still training waits, then reads the finished run, instead of failing with
+    :class:`RunLockedError`. Retries if another process takes the lock between the check and ``fn``.
+    """
+    import time
+
+    lock, told = DirectoryLock(directory), False
+    while True:
+        pid = lock.holder()
+        if pid is None:
+            try:
+                return fn()
+            except RunLockedError:
+                pid = lock.holder()
+        if pid is not None and not told:
+            log(f"waiting for process {pid}, which is training {directory} (the run is then read, not trained again)")
+            told = True
+        time.sleep(poll)
 
 
 def _alive(pid: int) -> bool:

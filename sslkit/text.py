@@ -45,6 +45,7 @@ from torch import nn
 
 from sslkit.config import check_choice, check_positive, resolve_device
 from sslkit.data import DeviceLoader
+from sslkit.io import when_unlocked
 from sslkit.losses import nt_xent
 
 # ----------------------------------------------------------------------------------- tokenizer
@@ -345,7 +346,7 @@ def pretrained_text_encoder(cfg: TextPretrainConfig | None = None, texts=None, r
     digest = hashlib.sha1(json.dumps({**fields, "corpus": corpus_digest(texts)}, sort_keys=True).encode()).hexdigest()
     root = Path(root) if root is not None else Path(__file__).resolve().parent.parent / "runs" / "cache"
     run = dataclasses.replace(cfg, out=str(root / f"{cfg.method}-text-{digest[:10]}"))
-    return pretrain_text(run, texts, resume=True, progress=progress)
+    return when_unlocked(run.out, lambda: pretrain_text(run, texts, resume=True, progress=progress))
 
 
 def load_text_encoder(path, device="cpu") -> tuple[TextEncoder, Tokenizer, TextPretrainConfig]:

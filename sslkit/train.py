@@ -35,7 +35,8 @@ from sslkit import distributed
 from sslkit.augment import for_dataset
 from sslkit.config import PretrainConfig, resolve_device, validate
 from sslkit.data import DeviceLoader, info, load
-from sslkit.io import CheckpointError, DirectoryLock, atomic_write_json, load_checkpoint, save_checkpoint
+from sslkit.io import (CheckpointError, DirectoryLock, atomic_write_json, load_checkpoint, save_checkpoint,
+                       when_unlocked)
 from sslkit.methods import METHODS, build_method
 from sslkit.models import build_backbone
 
@@ -473,6 +474,7 @@ def pretrained(cfg: PretrainConfig, root: str | Path | None = None, progress: bo
 
     This is how notebooks share an encoder (04 trains it, 05 and 09 reuse it) and how a reader
     skips training that already happened. ``cfg.out`` is ignored; the hash covers every other field.
+    Asked for a run another process is training, it waits for it (:func:`sslkit.io.when_unlocked`).
     """
     import hashlib
     import json
@@ -481,4 +483,4 @@ def pretrained(cfg: PretrainConfig, root: str | Path | None = None, progress: bo
     digest = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
     root = Path(root) if root is not None else Path(__file__).resolve().parent.parent / "runs" / "cache"
     run = dataclasses.replace(cfg, out=str(root / f"{cfg.method}-{cfg.dataset}-{digest}"))
-    return pretrain(run, resume=True, progress=progress)
+    return when_unlocked(run.out, lambda: pretrain(run, resume=True, progress=progress))

@@ -1,9 +1,16 @@
+import os
+
 import pytest
 import torch
 
 # Two cores on CI: one intra-op thread per test process keeps timings stable and avoids oversubscription.
 torch.set_num_threads(1)
-
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under `pytest -n N` every worker shares the cores with the others: the notebook kernels and the
+    # subprocesses the tests start inherit one thread each (two threads per process on two busy cores
+    # run several times slower than one).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 def pytest_collection_modifyitems(config, items):
     if not torch.cuda.is_available():

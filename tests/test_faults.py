@@ -4,6 +4,8 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sslkit.train as train
-from sslkit.io import DirectoryLock, RunLockedError, load_checkpoint
+from sslkit.io import DirectoryLock, RunLockedError, load_checkpoint, when_unlocked
 from sslkit.losses import nt_xent
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,6 +121,59 @@ def test_a_finished_run_is_shared_while_another_process_holds_the_lock(tmp_path)
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_when_unlocked_waits_for_the_holder_then_runs_once(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    (tmp_path / ".lock").write_text(str(sleeper.pid))
+    # the other process dies in 0.5 s (and is reaped: a zombie still answers kill(pid, 0))
+    threading.Timer(0.5, lambda: (sleeper.kill(), sleeper.wait())).start()
+    calls, log = [], []
+    t0 = time.perf_counter()
+    assert when_unlocked(tmp_path, lambda: calls.append(1) or "done", poll=0.05, log=log.append) == "done"
+    assert calls == [1] and time.perf_counter() - t0 >= 0.4
+    assert len(log) == 1 and f"process {sleeper.pid}" in log[0]
+    # lost the race for the lock after the check: waits for the new holder, then runs
+    attempts = iter([RunLockedError("taken"), "ok"])
+
+    def racing():
+        a = next(attempts)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    assert when_unlocked(tmp_path, racing, poll=0.01, log=log.append) == "ok"
+
+
+def test_pretrained_waits_for_the_process_training_the_same_run(tmp_path, capsys):
+    """Two notebooks asking for one cached run at once (e.g. 05 while 04 trains it): one trains, the other
+    waits and reads the finished run."""
+    code = textwrap.dedent(f"""
+        import time, sslkit.train as train
+        from sslkit.config import PretrainConfig
+        real = train.step_generator
+        def slow(*a):  # a slower machine: keep the lock long enough for the test to see it
+            time.sleep(0.3)
+            return real(*a)
+        train.step_generator = slow
+        train.pretrained(PretrainConfig(**{tiny().to_dict()!r}), root={str(tmp_path)!r}, progress=False)
+    """)
+    trainer = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=ENV)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("*/.lock")):
+            assert trainer.poll() is None and time.monotonic() < deadline, "the training process never took the lock"
+            time.sleep(0.05)
+        result = train.pretrained(tiny(), root=tmp_path, progress=False)
+        assert trainer.wait(timeout=300) == 0
+    finally:
+        trainer.kill()
+    assert "waiting for process" in capsys.readouterr().out
+    (run,) = tmp_path.iterdir()
+    saved = load_checkpoint(run / "checkpoint.pt")
+    assert saved["step"] == result["history"]["epochs"][-1]["step"] == 8  # trained once, by the other process
+    mine = result["method"].state_dict()
+    assert all(torch.equal(mine[k], saved["model"][k]) for k in mine)
 
 
 def test_lock_is_exclusive_within_a_process_family(tmp_path):

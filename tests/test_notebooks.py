@@ -1,8 +1,6 @@
 """The notebook machinery. The notebooks themselves are executed and their marked outputs compared
 by nbval (`pytest --nbval-lax notebooks/`, part of `make test`)."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -37,17 +35,6 @@ def test_notebook_conventions(path):
     checked = [c for c in code if "# NBVAL_CHECK_OUTPUT" in c.source]
     assert len(checked) >= 2, "mark at least two deterministic cells for nbval"
     assert path.stat().st_size < 1_500_000, "keep committed notebooks small"
-
-
-def test_run_notebooks_command(tmp_path):
-    if not BOOKS:
-        pytest.skip("no notebooks yet")
-    first = BOOKS[0].name[:2]
-    r = subprocess.run([sys.executable, "-m", "sslkit", "run-notebooks", "--only", first, "--out", str(tmp_path)],
-                       cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "1 passed, 0 failed" in r.stdout
-    assert (tmp_path / BOOKS[0].name).exists() and (tmp_path / BOOKS[0].with_suffix(".html").name).exists()
 
 
 def test_bad_papermill_parameter_fails_in_first_cells(tmp_path):

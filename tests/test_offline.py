@@ -155,11 +155,15 @@ def test_package_and_embedded_data_offline(offline):
 
 @pytest.mark.slow
 def test_notebook_00_runs_offline(offline, tmp_path):
-    r, attempts = offline([sys.executable, "-m", "sslkit", "run-notebooks", "--only", "00", "--out",
-                           str(tmp_path / "out")], timeout=900)
+    """Also the test of `sslkit run-notebooks` (make run's main job): summary line, notebook and HTML."""
+    out = tmp_path / "out"
+    r, attempts = offline([sys.executable, "-m", "sslkit", "run-notebooks", "--only", "00", "--out", str(out)],
+                          timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "1 passed, 0 failed" in r.stdout
-    executed = json.loads(next((tmp_path / "out").glob("00_*.ipynb")).read_text())
+    notebook = next(out.glob("00_*.ipynb"))
+    assert notebook.with_suffix(".html").exists()
+    executed = json.loads(notebook.read_text())
     errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     assert attempts == [], f"notebook 00 tried the network: {attempts[:5]}"
