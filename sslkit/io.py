@@ -3,6 +3,8 @@
     atomic_write_json(path, obj)          # tmp file in the same dir + fsync + os.replace
     save_checkpoint(path, state)          # same, for torch.save
     state = load_checkpoint(path)         # torch.load(weights_only=True): never unpickles code
+    with DirectoryLock(out): ...          # one writer per run directory
+    when_unlocked(out, fn)                # fn() once no other live process holds out's lock
 
 A crash or a full disk during a write leaves the previous file intact: the new content goes to a
 temporary file beside it and replaces the old one in a single rename only once fully written.
