@@ -8,7 +8,7 @@
 #      (sslkit vs a torchvision + DataLoader pipeline, same model; with torch.compile, and again
 #      without it if compilation fails)
 #   5. a `full`-profile SimCLR pretrain (ResNet-18, CIFAR-10, batch 512, kNN monitor every 10
-#      epochs) with --epochs sized from the epoch time measured in 4 to what is left of the budget
+#      epochs; another method's recipe with SSLKIT_GPU_CHECK_METHOD) with --epochs sized from the epoch time measured in 4 to what is left of the budget
 #      (at most 200), then its evaluation (kNN, linear probe) -- all by `python -m sslkit pretrain`
 #   6. results/<date>-<gpu>.json (config, per-epoch times, kNN / linear accuracy, versions, the bench
 #      result, the test outcome) by `python -m sslkit.results write`, copied to $OUT, and the
@@ -23,6 +23,8 @@
 #
 # Settings (environment):
 #   SSLKIT_GPU_CHECK_DEVICE   cuda (default) or cpu: the dry run, tiny sizes, for checking this script here
+#   SSLKIT_GPU_CHECK_METHOD   simclr (default) or any other method: its FULL_RECIPES entry is benched and
+#                             pretrained (issue 4's full-profile recipes, one method per device session)
 #   SSLKIT_GPU_CHECK_BUDGET   seconds the whole script may take (default 560 on cuda, 900 on cpu)
 #   SSLKIT_GPU_CHECK_EPOCHS   force the pretrain's epochs instead of sizing them
 #   SSLKIT_GPU_CHECK_WORKERS  DataLoader workers of the reference pipeline (default 8 on cuda, 1 on cpu)
@@ -40,13 +42,14 @@ T0=$(date +%s)
 
 DEVICE=${SSLKIT_GPU_CHECK_DEVICE:-cuda}
 case "$DEVICE" in cuda|cpu) ;; *) echo "SSLKIT_GPU_CHECK_DEVICE must be cuda or cpu, got $DEVICE" >&2; exit 2 ;; esac
+METHOD=${SSLKIT_GPU_CHECK_METHOD:-simclr}
 if [ "$DEVICE" = cuda ]; then
     BUDGET=${SSLKIT_GPU_CHECK_BUDGET:-560}
     WORKERS=${SSLKIT_GPU_CHECK_WORKERS:-8}
     COMPILE=${SSLKIT_GPU_CHECK_COMPILE:-1}
     PY=${PYTHON:-python3}
     RESULTS=${SSLKIT_GPU_CHECK_RESULTS:-results}
-    BENCH_SIZE=(--backbone resnet18 --batch-size 512 --steps 30)
+    BENCH_SIZE=(--backbone resnet18 --batch-size RECIPE --steps 30)   # RECIPE: the method's full batch
     RUN_SIZE=(--device cuda)
     TRAIN_IMAGES=50000
     MAX_EPOCHS=200
@@ -94,6 +97,10 @@ if sys.argv[1] == "cuda":
         print("warning: torch older than 2.4; sslkit is developed against 2.14 (the device image had 2.11)")
 EOF
 if command -v nvidia-smi >/dev/null; then nvidia-smi; elif [ "$DEVICE" = cuda ]; then fail "no nvidia-smi"; fi
+RECIPE_BATCH=$("$PY" -c "from sslkit.config import resolve; print(resolve('full', method='$METHOD').batch_size)") \
+    || { echo "SSLKIT_GPU_CHECK_METHOD: see the error above"; exit 2; }
+BENCH_SIZE=("${BENCH_SIZE[@]/RECIPE/$RECIPE_BATCH}")
+echo "method $METHOD (full recipe: batch $RECIPE_BATCH)"
 
 stage "2. CIFAR-10"
 if [ -z "${SSLKIT_CIFAR10:-}" ]; then
@@ -122,9 +129,9 @@ TESTS_RC=${PIPESTATUS[0]}
 if [ "$DEVICE" = cpu ] && [ "$TESTS_RC" = 5 ]; then TESTS_RC=0; fi  # dry run: all deselected/skipped is fine
 [ "$TESTS_RC" = 0 ] || fail "CUDA tests failed (rc $TESTS_RC)"
 
-stage "4. bench train (cifar10, $DEVICE, workers $WORKERS, compile $COMPILE)"
+stage "4. bench train ($METHOD, cifar10, $DEVICE, workers $WORKERS, compile $COMPILE)"
 bench() {
-    timeout "$1" "$PY" -m sslkit bench train --device "$DEVICE" --dataset cifar10 "${BENCH_SIZE[@]}" \
+    timeout "$1" "$PY" -m sslkit bench train --method "$METHOD" --device "$DEVICE" --dataset cifar10 "${BENCH_SIZE[@]}" \
         --workers "$WORKERS" "${@:2}" --out "$OUT/bench.json"
 }
 BENCH_RC=1
@@ -138,7 +145,7 @@ fi
 if [ "$BENCH_RC" != 0 ]; then bench $(( $(left) / 3 )); BENCH_RC=$?; fi
 [ "$BENCH_RC" = 0 ] || fail "bench train failed (rc $BENCH_RC)"
 
-stage "5. pretrain, full profile, sized to the time left"
+stage "5. pretrain $METHOD, full profile, sized to the time left"
 EPOCH_S=$("$PY" -c "import json; print(json.load(open('$OUT/bench.json'))['sslkit_seconds_per_epoch'])" 2>/dev/null)
 EPOCHS=$("$PY" - "${EPOCH_S:-}" "$(left)" <<EOF
 import math, sys
@@ -156,9 +163,9 @@ EOF
 echo "measured $(printf '%.2f' "${EPOCH_S:-0}") s/epoch (bench, full split) -> $EPOCHS epochs"
 PRETRAIN_RC=skipped
 COMPILE_FLAG=(); [ "$COMPILE" = 1 ] && COMPILE_FLAG=(--compile)
-CMD="python -m sslkit pretrain --profile full --epochs $EPOCHS ${RUN_SIZE[*]}${COMPILE_FLAG[*]:+ ${COMPILE_FLAG[*]}}"
+CMD="python -m sslkit pretrain --profile full --method $METHOD --epochs $EPOCHS ${RUN_SIZE[*]}${COMPILE_FLAG[*]:+ ${COMPILE_FLAG[*]}}"
 if [ "${EPOCHS:-0}" -ge 1 ]; then
-    timeout $(( $(left) - 15 )) "$PY" -m sslkit pretrain --profile full --epochs "$EPOCHS" "${RUN_SIZE[@]}" \
+    timeout $(( $(left) - 15 )) "$PY" -m sslkit pretrain --profile full --method "$METHOD" --epochs "$EPOCHS" "${RUN_SIZE[@]}" \
         "${COMPILE_FLAG[@]}" --out "$RUN" --no-progress
     PRETRAIN_RC=$?
     [ "$PRETRAIN_RC" = 0 ] || fail "pretrain failed or ran out of time (rc $PRETRAIN_RC); recording what it wrote"

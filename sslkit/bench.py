@@ -244,8 +244,9 @@ def _blocks(steps: int, rounds: int) -> list[int]:
 def bench_train(dataset: str = "fashion-mnist", backbone: Optional[str] = None, device: str = "cpu",
                 steps: int = 20, batch_size: int = 256, workers: int = 2, threads: Optional[int] = None,
                 seed: int = 0, *, width: Optional[int] = None, profile: Optional[str] = None,
-                compile: bool = False, warmup: int = 2, rounds: int = 2, root=None) -> dict:
-    """Time SimCLR training steps of sslkit's pipeline against a conventional one, in the same run.
+                compile: bool = False, warmup: int = 2, rounds: int = 2, root=None, method: str = "simclr") -> dict:
+    """Time training steps of ``method`` (SimCLR by default) in sslkit's pipeline against a
+    conventional one, in the same run.
 
     (a) sslkit: the training images as uint8 on ``device`` (:class:`sslkit.data.DeviceLoader`), two
         views per batch by the batched :class:`SimCLRAugment` on the device, then the step of
@@ -256,8 +257,8 @@ def bench_train(dataset: str = "fashion-mnist", backbone: Optional[str] = None, 
         memory on CUDA), feeding a fresh copy of the same model (same initial weights), loss,
         optimiser and step.
 
-    The model and optimiser come from ``profile`` (default: ``quick`` on the CPU, ``full`` on CUDA)
-    with ``dataset``, ``backbone``, ``width``, ``batch_size``, ``seed`` and ``compile`` overriding it.
+    The model and optimiser come from ``profile`` (default: ``quick`` on the CPU, ``full`` on CUDA;
+    in ``full`` with the method's recipe) with ``dataset``, ``backbone``, ``width``, ``batch_size``, ``seed`` and ``compile`` overriding it.
     Each pipeline first runs ``warmup`` untimed steps; then ``steps`` timed steps each, in ``rounds``
     blocks that alternate (sslkit, reference | reference, sslkit | ...). Every block starts with one
     untimed step, so the reference is timed with its workers already running but without a queue
@@ -288,8 +289,8 @@ def bench_train(dataset: str = "fashion-mnist", backbone: Optional[str] = None, 
     if threads is not None:
         check_positive("threads", threads)
     dev = resolve_device(str(device))
-    cfg = resolve(profile or ("full" if dev.type == "cuda" else "quick"), dataset=dataset, backbone=backbone,
-                  width=width, batch_size=batch_size, device=str(dev), seed=seed, compile=compile)
+    cfg = resolve(profile or ("full" if dev.type == "cuda" else "quick"), method=method, dataset=dataset,
+                  backbone=backbone, width=width, batch_size=batch_size, device=str(dev), seed=seed, compile=compile)
     views_loss_fn, optimizer_step, compile_model = _train_api()
 
     old_threads = torch.get_num_threads()

@@ -42,6 +42,7 @@ def _add_pretrain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", choices=list(OPTIMIZERS))
     p.add_argument("--lr", type=float)
     p.add_argument("--weight-decay", type=float)
+    p.add_argument("--betas", type=float, nargs=2, metavar=("BETA1", "BETA2"), help="AdamW's betas")
     p.add_argument("--temperature", type=float)
     p.add_argument("--train-subset", type=int, help="use only N unlabelled training images")
     p.add_argument("--knn-every", type=int, help="kNN monitor every N epochs (0: off)")
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     bt.add_argument("--dataset", default="fashion-mnist", choices=list(DATASETS))
     bt.add_argument("--data-dir", help="where the dataset lives (default: the repo's data/ dir)")
+    bt.add_argument("--method", default="simclr", choices=list(METHODS), help="the method whose steps are timed")
     bt.add_argument("--backbone", choices=list(BACKBONES), help="default: the profile's (cpu: quick, cuda: full)")
     bt.add_argument("--width", type=int, help="ConvNet width (default: the profile's)")
     bt.add_argument("--steps", type=int, default=20, help="timed steps per pipeline")
@@ -164,7 +166,7 @@ def _pretrain(args) -> int:
 
     overrides = {k: getattr(args, k) for k in ("dataset", "data_dir", "method", "backbone", "width", "epochs",
                                                "max_steps", "batch_size", "optimizer", "lr", "weight_decay",
-                                               "temperature", "train_subset", "knn_every", "checkpoint_every",
+                                               "betas", "temperature", "train_subset", "knn_every", "checkpoint_every",
                                                "device", "seed", "compile")}
     protocols = _protocols(args.protocols)
     if args.base_lr is not None and args.lr is not None:
@@ -231,7 +233,7 @@ def cmd_bench(args) -> int:
 
         result = bench_train(args.dataset, args.backbone, args.device, steps=args.steps, batch_size=args.batch_size,
                              workers=args.workers, threads=args.threads, width=args.width, compile=args.compile,
-                             root=args.data_dir)
+                             root=args.data_dir, method=args.method)
         print(format_bench(result))
         if args.out:
             atomic_write_json(args.out, result)

@@ -4,9 +4,10 @@
     result = compare("quick", methods=["simclr", "byol"], max_steps=50)  # -> {"rows", "encoders", "out"}
 
 Each method is pretrained with :func:`sslkit.train.pretrain` from the same config (the profile
-plus overrides; only ``method`` changes, so the backbone's initial weights, the optimiser, the
-learning-rate schedule, the batch size and the number of steps are the same for all), then its
-encoder is evaluated with :func:`sslkit.evaluate.evaluate_encoder` (kNN, linear probe, linear
+plus overrides; in ``quick`` only ``method`` changes, so the backbone's initial weights, the
+optimiser, the learning-rate schedule, the batch size and the number of steps are the same for
+all; in ``full`` each method also gets its published recipe, :data:`sslkit.config.FULL_RECIPES`,
+under the overrides, and the same number of epochs), then its encoder is evaluated with :func:`sslkit.evaluate.evaluate_encoder` (kNN, linear probe, linear
 probe on 10 labels per class), next to the shared random-init encoder as the floor every method
 has to beat. Writes to ``out``:
 
@@ -40,7 +41,7 @@ from sslkit.evaluate import PROTOCOLS
 FAMILIES = {"simclr": "contrastive", "moco": "contrastive", "byol": "distillation", "simsiam": "distillation",
             "barlowtwins": "redundancy reduction", "vicreg": "redundancy reduction", "rotation": "pretext",
             "relative-position": "pretext", "mae": "pretext (generative)", "dcgan": "pretext (generative)"}
-COLUMNS = ("method", "family", "steps", "batch_size", "final_loss", "pretrain_s", "images_per_s",
+COLUMNS = ("method", "family", "steps", "batch_size", "optimizer", "lr", "final_loss", "pretrain_s", "images_per_s",
            "knn_acc", "linear_probe_acc", "linear_probe_k10_acc", "eval_s")
 RANDOM_INIT = "random-init"
 
@@ -110,8 +111,13 @@ def compare(profile: str = "quick", methods=None, *, epochs: int | None = None, 
     for key in ("width", "batch_size"):
         if overrides.get(key) is None and key in budget:
             overrides[key] = budget[key]
-    base = resolve(profile, epochs=epochs, **overrides)
-    base = validate(dataclasses.replace(base, **_budget(base, max_steps)))
+
+    def config(method: str):
+        """The profile + the method's recipe (full) + the overrides, capped at the budget."""
+        cfg = resolve(profile, method=method, epochs=epochs, **overrides)
+        return validate(dataclasses.replace(cfg, **_budget(cfg, max_steps)))
+
+    base = config("simclr")  # also the random-init reference's architecture
     device = resolve_device(base.device)
 
     train_x, train_y = _subset(*load(base.dataset, "train", root=base.data_dir), eval_train, base.seed)
@@ -124,15 +130,17 @@ def compare(profile: str = "quick", methods=None, *, epochs: int | None = None, 
         return metrics, time.perf_counter() - t0
 
     rows, encoders = [], {}
+    recipes = {_recipe(config(m)) for m in methods}
+    recipe = recipes.pop() if len(recipes) == 1 else "each method's recipe (columns batch, optimizer, lr)"
+    budget_text = f"{base.max_steps} steps" if base.max_steps else f"{base.epochs} epochs"
     log(f"compare: {len(methods)} methods on {base.dataset} ({base.backbone} width {base.width}), "
-        f"{base.max_steps or 'all'} steps of batch {base.batch_size}, {base.optimizer} lr {base.lr:g}; "
-        f"evaluation on {len(train_x)} train / {len(test_x)} test images")
+        f"{budget_text} each, {recipe}; evaluation on {len(train_x)} train / {len(test_x)} test images")
     metrics, eval_s = evaluate(build_model(dataclasses.replace(base, method="simclr"), device).encoder)
     rows.append({"method": RANDOM_INIT, "family": "baseline", "steps": 0, "batch_size": base.batch_size,
                  "final_loss": None, "pretrain_s": 0.0, "images_per_s": None, **metrics, "eval_s": eval_s})
     log(_line(rows[-1]))
     for m in methods:
-        cfg = dataclasses.replace(base, method=m)
+        cfg = config(m)
         t0 = time.perf_counter()
         result = pretrain(cfg, progress=progress)
         wall = time.perf_counter() - t0
@@ -143,6 +151,7 @@ def compare(profile: str = "quick", methods=None, *, epochs: int | None = None, 
         metrics, eval_s = evaluate(encoder)
         encoders[m] = encoder
         rows.append({"method": m, "family": FAMILIES.get(m, ""), "steps": steps, "batch_size": cfg.batch_size,
+                     "optimizer": cfg.optimizer, "lr": cfg.lr,
                      "final_loss": hist["steps"][-1]["loss"] if hist["steps"] else None, "pretrain_s": wall,
                      "images_per_s": steps * cfg.batch_size / loop_s if loop_s > 0 else None, **metrics,
                      "eval_s": eval_s})
@@ -152,8 +161,8 @@ def compare(profile: str = "quick", methods=None, *, epochs: int | None = None, 
     if out is not None:
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
-        setup = (f"{base.dataset}, {base.backbone} (width {base.width}), {rows[-1]['steps']} steps x batch "
-                 f"{base.batch_size}, {base.optimizer} lr {base.lr:g} wd {base.weight_decay:g}, seed {base.seed}; "
+        setup = (f"{base.dataset}, {base.backbone} (width {base.width}), {budget_text} each, {recipe}, "
+                 f"seed {base.seed}; "
                  f"evaluated on {len(train_x)} train / {len(test_x)} test images; "
                  f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}")
         write_results(rows, path, title=f"sslkit compare, profile {profile}", setup=setup)
@@ -168,20 +177,31 @@ def _fmt(value, digits=3) -> str:
     return str(value)
 
 
+def _recipe(cfg) -> str:
+    """What differs between methods' configs in ``full`` (one string for all of them in ``quick``)."""
+    betas = f" betas {cfg.betas[0]:g}/{cfg.betas[1]:g}" if cfg.optimizer == "adamw" else ""
+    return f"batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g}{betas} wd {cfg.weight_decay:g}"
+
+
 def _line(row: dict) -> str:
     accs = ", ".join(f"{k} {row[k]:.3f}" for k in ("knn_acc", "linear_probe_acc", "linear_probe_k10_acc") if k in row)
     return f"  {row['method']:18s} {accs}  (pretrain {row['pretrain_s']:.0f} s, eval {row['eval_s']:.0f} s)"
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """The rows as a Markdown table (accuracies to 3 digits, seconds to 1)."""
-    head = ["method", "family", "steps", "kNN", "linear probe", "linear, 10/class", "pretrain s", "images/s",
-            "final loss"]
+    """The rows as a Markdown table (accuracies to 3 digits, seconds to 1); batch, optimizer and lr
+    columns only when the methods' recipes differ (``full``)."""
+    recipes = {(r.get("batch_size"), r.get("optimizer"), r.get("lr")) for r in rows if r.get("optimizer")}
+    per_method = len(recipes) > 1
+    head = ["method", "family", "steps", *(["batch", "optimizer", "lr"] if per_method else []), "kNN",
+            "linear probe", "linear, 10/class", "pretrain s", "images/s", "final loss"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
-        cells = [r["method"], r["family"], str(r["steps"]), _fmt(r.get("knn_acc")), _fmt(r.get("linear_probe_acc")),
-                 _fmt(r.get("linear_probe_k10_acc")), _fmt(r["pretrain_s"], 1), _fmt(r["images_per_s"], 0),
-                 _fmt(r["final_loss"], 4)]
+        recipe = ([_fmt(r.get("batch_size")), _fmt(r.get("optimizer")), f"{r['lr']:g}" if r.get("lr") else "-"]
+                  if per_method else [])
+        cells = [r["method"], r["family"], str(r["steps"]), *recipe, _fmt(r.get("knn_acc")),
+                 _fmt(r.get("linear_probe_acc")), _fmt(r.get("linear_probe_k10_acc")), _fmt(r["pretrain_s"], 1),
+                 _fmt(r["images_per_s"], 0), _fmt(r["final_loss"], 4)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -61,8 +61,10 @@ class Rotation(Method):
     8 % crop of a shirt has no "up".
 
     Defaults: the paper's classifier is conv blocks + linear on a NIN; here an MLP
-    feat-proj_hidden-4 (512 in quick). full (CIFAR-10, ResNet-18): SGD lr 0.1, momentum 0.9,
-    wd 5e-4, batch 128, 100 epochs with lr steps (the paper's CIFAR setting). The paper reports
+    feat-proj_hidden-4 (512 in quick). The paper's CIFAR setting: SGD lr 0.1, momentum 0.9, wd 5e-4,
+    128 images x 4 rotations a step, 100 epochs with lr steps; ``full`` (``FULL_RECIPES``, ResNet-18):
+    the same optimiser with batch 256 x 2 views (the same 512 inputs a step), the profile's 200
+    epochs with warm-up and cosine. The paper reports
     about 89 % on CIFAR-10 with a non-linear classifier on the 2nd conv block of a 4-block NIN;
     features of the last block are clearly worse (they specialise to rotation), so no kNN
     target is claimed for the last-layer features evaluated here.
@@ -121,8 +123,9 @@ class RelativePosition(Method):
 
     Augmentation: crop scale 0.6-1 (the grid must cover the object), flip, the usual jitter.
 
-    Defaults: classifier MLP 2 feat - proj_hidden - 8. full (CIFAR-10, ResNet-18): SGD lr 0.1,
-    momentum 0.9, wd 5e-4, batch 256, 100+ epochs; no published CIFAR kNN reference (the paper
+    Defaults: classifier MLP 2 feat - proj_hidden - 8. ``full`` (``FULL_RECIPES``, CIFAR-10,
+    ResNet-18): RotNet's optimiser, SGD lr 0.1, momentum 0.9, wd 5e-4, batch 256, the profile's 200
+    epochs; no published CIFAR kNN reference (the paper
     is ImageNet + detection fine-tuning), so it is a baseline, not a recipe to match.
     """
 
@@ -232,8 +235,9 @@ class MaskedAutoencoder(Method):
     Defaults: patch 4 (a 7 x 7 grid on 28 px), mask_ratio 0.5 (MAE's 0.75 is for ViTs with
     196 tokens; a ConvNet sees the masked squares as holes, SimMIM/ConvNet papers use 0.5-0.6).
     Augmentation: crop scale 0.5-1, flip, no colour jitter (the target is the pixels).
-    full (CIFAR-10, ResNet-18): AdamW lr 1.5e-4 * batch / 256, wd 0.05, 800 epochs as in MAE;
-    no published ResNet kNN reference, so it is a baseline.
+    ``full`` (``FULL_RECIPES``, CIFAR-10, ResNet-18): MAE's optimiser, AdamW lr 1.5e-4 * 512 / 256,
+    betas (0.9, 0.95), wd 0.05, for the profile's 200 epochs (MAE: 800); no published ResNet kNN
+    reference, so it is a baseline.
     """
 
     name = "mae"
@@ -311,7 +315,8 @@ class DCGAN(Method):
     detached parameters (``torch.func.functional_call``), so each network gets exactly its own
     gradient and the sum is equivalent to simultaneous updates of two optimisers with the same
     settings. This keeps the training loop unchanged and its checkpoints exact (one optimiser
-    state), at the cost of DCGAN's alternating order (D then G) and its separate Adam betas.
+    state), at the cost of DCGAN's alternating order (D then G); G and D share Adam's settings, as
+    in the paper.
     The reported loss is L_D + L_G (2 log 2 + log 2 = 2.08 at equilibrium); it does not fall
     steadily as for other methods; :attr:`last_losses` holds the two parts of the last step.
 
@@ -320,8 +325,10 @@ class DCGAN(Method):
     for L_G). Noise: drawn from the step's generator.
 
     Defaults: latent 64, generator width = the encoder's feature_dim / 8 (DCGAN: 100-d z, Adam
-    lr 2e-4, beta1 0.5, batch 128).
-    full (CIFAR-10, ResNet-18 discriminator): Adam lr 2e-4, batch 128, ~100 epochs; DCGAN's
+    lr 2e-4, beta1 0.5, batch 128: "leaving the momentum term beta1 at the suggested value of 0.9
+    resulted in training oscillation and instability").
+    ``full`` (``FULL_RECIPES``, CIFAR-10, ResNet-18 discriminator): the paper's Adam (AdamW with
+    weight decay 0), lr 2e-4, betas (0.5, 0.999), batch 128, no warm-up, the profile's 200 epochs; DCGAN's
     discriminator features (trained on ImageNet-1k, all layers max-pooled) reach 82.8 % on
     CIFAR-10 with an L2-SVM (paper, Table 1); no kNN reference.
     """

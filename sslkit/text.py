@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sslkit.config import check_choice, check_positive, resolve_device
+from sslkit.config import check_betas, check_choice, check_positive, resolve_device
 from sslkit.data import DeviceLoader
 from sslkit.io import when_unlocked
 from sslkit.losses import nt_xent
@@ -210,6 +210,7 @@ class TextPretrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     momentum: float = 0.9
+    betas: tuple = (0.9, 0.999)
     warmup_epochs: float = 0.1
     seed: int = 0
     device: str = "cpu"
@@ -256,6 +257,7 @@ def validate(cfg: TextPretrainConfig) -> TextPretrainConfig:
         check_positive(name, getattr(cfg, name), integer=False, allow_zero=True)
     if cfg.dropout >= 1 or cfg.word_dropout >= 1:
         raise ValueError("dropout and word_dropout must be < 1")
+    cfg.betas = check_betas(cfg.betas)
     if cfg.max_steps is not None:
         check_positive("max_steps", cfg.max_steps)
     if cfg.batch_size < 2:

@@ -80,7 +80,7 @@ class LARS(torch.optim.Optimizer):
 
 
 def build_optimizer(model: nn.Module, cfg: PretrainConfig) -> torch.optim.Optimizer:
-    """SGD (momentum), AdamW or LARS; no weight decay on biases and normalisation parameters."""
+    """SGD (momentum), AdamW (``cfg.betas``) or LARS; no weight decay on biases and normalisation parameters."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -89,7 +89,7 @@ def build_optimizer(model: nn.Module, cfg: PretrainConfig) -> torch.optim.Optimi
     fused = {"fused": True} if any(p.is_cuda for p in decay) else {"foreach": True}  # one kernel per step on GPU
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, **fused)
-    return torch.optim.AdamW(groups, lr=cfg.lr, **fused)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, **fused)
 
 
 def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> float:

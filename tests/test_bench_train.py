@@ -113,3 +113,12 @@ def test_bench_train_on_cuda():
     assert r["sslkit_images_per_s"] > 0 and r["reference_images_per_s"] > 0 and r["sslkit_loss_finite"]
     if "H200" in torch.cuda.get_device_name() or "H100" in torch.cuda.get_device_name():
         assert r["sslkit_peak_fraction"] is not None
+
+
+@pytest.mark.parametrize("method", ["byol", "mae", "dcgan", "relative-position"])
+def test_bench_train_times_other_methods(method):
+    """`bench train --method M` times M's steps in both pipelines (FLOPs counted for M's passes)."""
+    r = bench_train("fashion-mnist", device="cpu", workers=0, method=method, **TINY)
+    simclr = bench_train("fashion-mnist", device="cpu", workers=0, **{**TINY, "steps": 1, "rounds": 1})
+    assert r["method"] == method and r["sslkit_loss_finite"] and r["reference_loss_finite"]
+    assert r["flops_per_step"] > 0 and r["flops_per_step"] != simclr["flops_per_step"]

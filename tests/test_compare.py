@@ -31,6 +31,7 @@ def test_compare_writes_one_row_per_method(tmp_path):
     table = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(table) == 1 + len(names)  # header + one row per method and random init
     assert "linear probe" in table[0] and "images/s" in table[0]
+    assert "optimizer" not in table[0]  # quick: one recipe for all, said once above the table
     assert set(result["encoders"]) == set(METHODS)
 
 
@@ -62,9 +63,8 @@ def test_compare_cli_rejects_bad_values_before_training(args, msg, tmp_path, cap
     assert not (tmp_path / "results.md").exists()
 
 
-def test_quick_budget_defaults_and_capped_warmup(monkeypatch):
-    """`compare --profile quick` alone: 100 steps of batch 128, width 16, warm-up <= 10 steps,
-    evaluation on 5000 / 2000 images (the training and evaluation are stubbed here)."""
+def _stub_training(monkeypatch):
+    """Replace pretraining and evaluation by stubs that record the configs; returns that list."""
     import sslkit.evaluate
     import sslkit.train
 
@@ -72,7 +72,7 @@ def test_quick_budget_defaults_and_capped_warmup(monkeypatch):
 
     def fake_pretrain(cfg, progress=True):
         seen["cfgs"].append(cfg)
-        hist = {"steps": [{"step": cfg.max_steps, "loss": 1.0}], "epochs": [{"seconds": 2.0}]}
+        hist = {"steps": [{"step": cfg.max_steps or 1, "loss": 1.0}], "epochs": [{"seconds": 2.0}]}
         return {"method": sslkit.train.build_model(cfg), "history": hist, "config": cfg}
 
     def fake_evaluate(encoder, dataset, protocols, device=None, seed=0, data=None, **kw):
@@ -81,6 +81,32 @@ def test_quick_budget_defaults_and_capped_warmup(monkeypatch):
 
     monkeypatch.setattr(sslkit.train, "pretrain", fake_pretrain)
     monkeypatch.setattr(sslkit.evaluate, "evaluate_encoder", fake_evaluate)
+    return seen
+
+
+def test_full_profile_trains_each_method_with_its_recipe(monkeypatch, tmp_path):
+    """In `full` every method gets its FULL_RECIPES entry (the caller's overrides still win) and the
+    same number of epochs; the table then shows each method's batch, optimiser and lr."""
+    seen = _stub_training(monkeypatch)
+    result = compare("full", methods="simclr,moco,simsiam,dcgan", dataset="fashion-mnist", backbone="convnet",
+                     width=8, device="cpu", weight_decay=1e-4, eval_train=100, eval_test=50, out=tmp_path,
+                     log=lambda *a: None, progress=False)
+    cfgs = {c.method: c for c in seen["cfgs"]}
+    assert (cfgs["simclr"].lr, cfgs["simclr"].temperature) == (0.24, 0.5)
+    assert (cfgs["moco"].lr, cfgs["moco"].temperature) == (0.24, 0.1)
+    assert (cfgs["simsiam"].lr, cfgs["simsiam"].proj_hidden) == (0.06, 2048)
+    assert (cfgs["dcgan"].optimizer, cfgs["dcgan"].betas, cfgs["dcgan"].batch_size) == ("adamw", (0.5, 0.999), 128)
+    assert {c.weight_decay for c in cfgs.values()} == {1e-4}    # the override beats the recipes
+    assert {c.epochs for c in cfgs.values()} == {200}
+    assert [r["lr"] for r in result["rows"][1:]] == [0.24, 0.24, 0.06, 2e-4]
+    header = (tmp_path / "results.md").read_text().split("| method |")[1].splitlines()[0]
+    assert "batch | optimizer | lr" in header
+
+
+def test_quick_budget_defaults_and_capped_warmup(monkeypatch):
+    """`compare --profile quick` alone: 100 steps of batch 128, width 16, warm-up <= 10 steps,
+    evaluation on 5000 / 2000 images (the training and evaluation are stubbed here)."""
+    seen = _stub_training(monkeypatch)
     result = compare("quick", methods="simclr,byol", device="cpu", log=lambda *a: None, progress=False)
     assert [r["method"] for r in result["rows"]] == [RANDOM_INIT, "simclr", "byol"]
     for cfg in seen["cfgs"]:

@@ -43,7 +43,31 @@ def test_full_profile_applies_each_methods_recipe_under_user_overrides():
     # the caller's value wins over the recipe; quick ignores the recipes
     assert resolve("full", method="byol", lr=0.1).lr == 0.1
     assert resolve("quick", method="byol").proj_hidden == PROFILES["quick"].get("proj_hidden", 512)
-    # pretext tasks have no published CIFAR-10 kNN recipe: they keep the profile's values
-    assert resolve("full", method="rotation").lr == PROFILES["full"]["lr"]
+    # pretext tasks: their papers' optimisers
+    rot = resolve("full", method="rotation")
+    assert (rot.optimizer, rot.lr, rot.batch_size) == ("sgd", 0.1, 256)
+    dcgan = resolve("full", method="dcgan")
+    assert (dcgan.optimizer, dcgan.lr, dcgan.betas, dcgan.weight_decay, dcgan.batch_size, dcgan.warmup_epochs) == \
+        ("adamw", 2e-4, (0.5, 0.999), 0.0, 128, 0.0)
+    mae = resolve("full", method="mae")
+    assert (mae.optimizer, mae.lr, mae.betas, mae.weight_decay) == ("adamw", 3e-4, (0.9, 0.95), 0.05)
+    assert resolve("quick", method="dcgan").betas == (0.9, 0.999)
     from sslkit.methods import METHODS
-    assert set(FULL_RECIPES) <= set(METHODS)
+    assert set(FULL_RECIPES) == set(METHODS)  # every method has its recipe
+
+
+@pytest.mark.parametrize("betas", [(0.9,), (0.9, 1.0), (-0.1, 0.9), "0.9,0.99", (0.9, None), (True, 0.9)])
+def test_bad_betas(betas):
+    with pytest.raises(ValueError, match=r"betas must be two numbers in \[0, 1\)"):
+        resolve("quick", betas=betas)
+
+
+def test_betas_from_json_or_papermill_become_the_tuple_adamw_gets():
+    import torch
+
+    from sslkit.train import build_optimizer
+
+    cfg = resolve("quick", betas=[0.5, 0.99])  # a list, as JSON and papermill hand it over
+    assert cfg.betas == (0.5, 0.99)
+    opt = build_optimizer(torch.nn.Linear(2, 2), cfg)
+    assert all(g["betas"] == (0.5, 0.99) for g in opt.param_groups)
