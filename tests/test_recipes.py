@@ -3,7 +3,7 @@
 The recipes themselves are GPU runs (200 epochs of ResNet-18 on CIFAR-10; scripts/gpu_check.sh with
 SSLKIT_GPU_CHECK_METHOD). What the CPU can check is that each one builds the network it describes
 (ResNet-18 on 32 px colour views, the recipe's projector sizes) and trains with the recipe's
-optimiser: finite losses, every trained part updated. Synthetic images stand in for CIFAR-10.
+optimiser: a finite loss, every trained part updated by one step. Synthetic images stand in for CIFAR-10.
 """
 import pytest
 import torch
@@ -30,13 +30,12 @@ def test_full_recipe_trains_resnet18_on_cifar_sized_views(method):
     views_loss = train.views_loss_fn(model, cfg, torch.device("cpu"))
     images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    for step in range(2):
-        g = train.step_generator(cfg.seed, step, torch.device("cpu"))
-        for group in opt.param_groups:  # the recipe's peak lr, not the warm-up's first tiny step
-            group["lr"] = cfg.lr
-        loss = views_loss(augment(images, generator=g), augment(images, generator=g), g)
-        assert torch.isfinite(loss), (method, step, loss)
-        train.optimizer_step(model, opt, loss, step, 100)
+    g = train.step_generator(cfg.seed, 0, torch.device("cpu"))
+    for group in opt.param_groups:  # the recipe's peak lr, not the warm-up's first tiny step
+        group["lr"] = cfg.lr
+    loss = views_loss(augment(images, generator=g), augment(images, generator=g), g)
+    assert torch.isfinite(loss), (method, loss)
+    train.optimizer_step(model, opt, loss, 0, 100)
     trained = [n for n, p in model.named_parameters() if p.requires_grad]
     moved = [n for n in trained if not torch.equal(before[n], dict(model.named_parameters())[n])]
     assert any(n.startswith("encoder.") for n in moved)
