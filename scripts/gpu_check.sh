@@ -8,8 +8,8 @@
 #      (sslkit vs a torchvision + DataLoader pipeline, same model; with torch.compile, and again
 #      without it if compilation fails)
 #   5. a `full`-profile SimCLR pretrain (ResNet-18, CIFAR-10, batch 512, kNN monitor every 10
-#      epochs; another method's recipe with SSLKIT_GPU_CHECK_METHOD) with --epochs sized from the epoch time measured in 4 to what is left of the budget
-#      (at most 200), then its evaluation (kNN, linear probe) -- all by `python -m sslkit pretrain`
+#      epochs; another method's recipe with SSLKIT_GPU_CHECK_METHOD) with --epochs sized from the
+#      epoch time measured in 4 to what is left of the budget (at most 200), then its evaluation (kNN, linear probe) -- all by `python -m sslkit pretrain`
 #   6. results/<date>-<gpu>.json (config, per-epoch times, kNN / linear accuracy, versions, the bench
 #      result, the test outcome) by `python -m sslkit.results write`, copied to $OUT, and the
 #      results table rendered from results/

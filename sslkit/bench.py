@@ -258,7 +258,8 @@ def bench_train(dataset: str = "fashion-mnist", backbone: Optional[str] = None, 
         optimiser and step.
 
     The model and optimiser come from ``profile`` (default: ``quick`` on the CPU, ``full`` on CUDA;
-    in ``full`` with the method's recipe) with ``dataset``, ``backbone``, ``width``, ``batch_size``, ``seed`` and ``compile`` overriding it.
+    in ``full`` with the method's recipe) with ``dataset``, ``backbone``, ``width``, ``batch_size``,
+    ``seed`` and ``compile`` overriding it.
     Each pipeline first runs ``warmup`` untimed steps; then ``steps`` timed steps each, in ``rounds``
     blocks that alternate (sslkit, reference | reference, sslkit | ...). Every block starts with one
     untimed step, so the reference is timed with its workers already running but without a queue

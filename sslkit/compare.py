@@ -7,8 +7,9 @@ Each method is pretrained with :func:`sslkit.train.pretrain` from the same confi
 plus overrides; in ``quick`` only ``method`` changes, so the backbone's initial weights, the
 optimiser, the learning-rate schedule, the batch size and the number of steps are the same for
 all; in ``full`` each method also gets its published recipe, :data:`sslkit.config.FULL_RECIPES`,
-under the overrides, and the same number of epochs), then its encoder is evaluated with :func:`sslkit.evaluate.evaluate_encoder` (kNN, linear probe, linear
-probe on 10 labels per class), next to the shared random-init encoder as the floor every method
+under the overrides, and the same number of epochs), then its encoder is evaluated with
+:func:`sslkit.evaluate.evaluate_encoder` (kNN, linear probe, linear probe on 10 labels per
+class), next to the shared random-init encoder as the floor every method
 has to beat. Writes to ``out``:
 
 - ``results.md``: the Markdown table (+ the command, budget and hardware),
@@ -130,7 +131,8 @@ def compare(profile: str = "quick", methods=None, *, epochs: int | None = None, 
         return metrics, time.perf_counter() - t0
 
     rows, encoders = [], {}
-    recipes = {_recipe(config(m)) for m in methods}
+    configs = {m: config(m) for m in methods}
+    recipes = {_recipe(c) for c in configs.values()}
     recipe = recipes.pop() if len(recipes) == 1 else "each method's recipe (columns batch, optimizer, lr)"
     budget_text = f"{base.max_steps} steps" if base.max_steps else f"{base.epochs} epochs"
     log(f"compare: {len(methods)} methods on {base.dataset} ({base.backbone} width {base.width}), "
@@ -139,8 +141,7 @@ def compare(profile: str = "quick", methods=None, *, epochs: int | None = None, 
     rows.append({"method": RANDOM_INIT, "family": "baseline", "steps": 0, "batch_size": base.batch_size,
                  "final_loss": None, "pretrain_s": 0.0, "images_per_s": None, **metrics, "eval_s": eval_s})
     log(_line(rows[-1]))
-    for m in methods:
-        cfg = config(m)
+    for m, cfg in configs.items():
         t0 = time.perf_counter()
         result = pretrain(cfg, progress=progress)
         wall = time.perf_counter() - t0

@@ -36,8 +36,8 @@ def test_full_recipe_trains_resnet18_on_cifar_sized_views(method):
     loss = views_loss(augment(images, generator=g), augment(images, generator=g), g)
     assert torch.isfinite(loss), (method, loss)
     train.optimizer_step(model, opt, loss, 0, 100)
-    trained = [n for n, p in model.named_parameters() if p.requires_grad]
-    moved = [n for n in trained if not torch.equal(before[n], dict(model.named_parameters())[n])]
+    trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    moved = [n for n, p in trained.items() if not torch.equal(before[n], p)]
     assert any(n.startswith("encoder.") for n in moved)
     # every trained tensor moved, except those a step may leave alone (biases before BatchNorm)
     assert len(moved) >= 0.9 * len(trained), sorted(set(trained) - set(moved))[:10]
