@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing sslkit and its pinned dependencies into $(VENV) (first time: a few minutes)..."
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[all,test]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	@$(BIN)/python -c "import torch, torchvision, sslkit; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
 	@touch $(STAMP)
 

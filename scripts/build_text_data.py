@@ -16,7 +16,7 @@ Outputs (data/text/):
 - utterances.tsv.gz: category, dialogue, turn, text (every English utterance: unlabelled text).
 
 Every choice that shapes the data (label thresholds, which intents, the splits) is made here and
-documented in data/text/README.md; the loaders in sslkit.textdata only read the files.
+documented in data/text/README.md; the loaders in sslkit.scenarios.textdata only read the files.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from sslkit.textdata import (INTENT_MIN_MESSAGES, INTENT_TEST_FRACTION, SENTIMENT_TEST_FRACTION,  # noqa: E402
+from sslkit.scenarios.textdata import (INTENT_MIN_MESSAGES, INTENT_TEST_FRACTION, SENTIMENT_TEST_FRACTION,  # noqa: E402
                              sentiment_label)
 
 VADER = ("vaderSentiment-3.3.2.tar.gz", "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9")

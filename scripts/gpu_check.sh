@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/gpu_check.sh -- issue 5's GPU check: one command, at most 10 minutes on one H200.
+# scripts/gpu_check.sh -- the full profile on one GPU, in one command, within a time budget:
 #
 #   1. versions (python, torch, torchvision, CUDA) and nvidia-smi
 #   2. CIFAR-10: decoded once from the JPEG tarball into data/cache/cifar10-{train,test}.pt
@@ -7,34 +7,29 @@
 #   4. python -m sslkit bench train --device cuda --dataset cifar10 --backbone resnet18 --batch-size 512
 #      (sslkit vs a torchvision + DataLoader pipeline, same model; with torch.compile, and again
 #      without it if compilation fails)
-#   5. a `full`-profile SimCLR pretrain (ResNet-18, CIFAR-10, batch 512, kNN monitor every 10
-#      epochs; another method's recipe with SSLKIT_GPU_CHECK_METHOD) with --epochs sized from the
-#      epoch time measured in 4 to what is left of the budget (at most 200), then its evaluation (kNN, linear probe) -- all by `python -m sslkit pretrain`
+#   5. a `full`-profile pretrain of the method (ResNet-18, CIFAR-10, its full recipe, kNN monitor every
+#      10 epochs) for as many epochs as the budget allows after the epoch time measured in 4 (at most
+#      200), then its evaluation (kNN, linear probe) -- all by `python -m sslkit pretrain`
 #   6. results/<date>-<gpu>.json (config, per-epoch times, kNN / linear accuracy, versions, the bench
-#      result, the test outcome) by `python -m sslkit.results write`, copied to $OUT, and the
+#      result, the test outcome) by `python -m sslkit.tools.results write`, copied to $OUT, and the
 #      results table rendered from results/
 #
-# From a session that is lent a device (the device machine has its own torch, no internet, and no
-# ../shared; the repository is copied, but git-ignored data is not unless carried):
-#   here, once:   mkdir -p data/cache && cp ../shared/datasets/cifar10-jpeg.tar.gz data/cache/
-#   device run:   run(command="bash scripts/gpu_check.sh", carry=["data/cache/cifar10-jpeg.tar.gz"], timeout_s=600)
-#   afterwards:   copy the returned <date>-<gpu>.json into results/ and commit it; gpu_check.log is the full log.
-# The tarball (19 MB) travels; the decoded cache (184 MB) would exceed the 64 MiB a run may carry.
+# On a GPU machine without internet, put the CIFAR-10 JPEG tarball (cifar10-jpeg.tar.gz, 19 MB) in
+# data/cache/ first; then `bash scripts/gpu_check.sh`, and commit the result file it writes in results/.
 #
 # Settings (environment):
-#   SSLKIT_GPU_CHECK_DEVICE   cuda (default) or cpu: the dry run, tiny sizes, for checking this script here
-#   SSLKIT_GPU_CHECK_METHOD   simclr (default) or any other method: its FULL_RECIPES entry is benched and
-#                             pretrained (issue 4's full-profile recipes, one method per device session)
+#   SSLKIT_GPU_CHECK_DEVICE   cuda (default) or cpu: the dry run, tiny sizes, for checking this script on a CPU
+#   SSLKIT_GPU_CHECK_METHOD   simclr (default) or any registered method: its full recipe is benched and pretrained
 #   SSLKIT_GPU_CHECK_BUDGET   seconds the whole script may take (default 560 on cuda, 900 on cpu)
 #   SSLKIT_GPU_CHECK_EPOCHS   force the pretrain's epochs instead of sizing them
 #   SSLKIT_GPU_CHECK_WORKERS  DataLoader workers of the reference pipeline (default 8 on cuda, 1 on cpu)
 #   SSLKIT_GPU_CHECK_COMPILE  1 (default on cuda) or 0: torch.compile in the bench and the pretrain
 #   SSLKIT_CIFAR10            the CIFAR-10 tarball (or a folder holding it); default: the first of
-#                             data/cache/, data/ and ../shared/datasets/ that has cifar10-jpeg.tar.gz
+#                             data/cache/ and data/ that has cifar10-jpeg.tar.gz
 #   PYTHON                    the interpreter (default python3; on cpu .venv/bin/python when present)
-#   OUT                       where the log and result files are collected (the device tool sets it)
+#   OUT                       where the log and result files are collected (default: a new temporary folder)
 #
-# Dry run here (about 5 minutes on 2 busy cores):  SSLKIT_GPU_CHECK_DEVICE=cpu bash scripts/gpu_check.sh
+# Dry run on a CPU (a few minutes):  SSLKIT_GPU_CHECK_DEVICE=cpu bash scripts/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -94,7 +89,7 @@ if sys.argv[1] == "cuda":
     p = torch.cuda.get_device_properties(0)
     print("GPU", p.name, f"{p.total_memory / 2**30:.0f} GiB, capability {p.major}.{p.minor}, {p.multi_processor_count} SMs")
     if tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]) < (2, 4):
-        print("warning: torch older than 2.4; sslkit is developed against 2.14 (the device image had 2.11)")
+        print("warning: torch older than 2.4; sslkit pins torch 2.14")
 EOF
 if command -v nvidia-smi >/dev/null; then nvidia-smi; elif [ "$DEVICE" = cuda ]; then fail "no nvidia-smi"; fi
 RECIPE_BATCH=$("$PY" -c "from sslkit.config import resolve; print(resolve('full', method='$METHOD').batch_size)") \
@@ -104,13 +99,13 @@ echo "method $METHOD (full recipe: batch $RECIPE_BATCH)"
 
 stage "2. CIFAR-10"
 if [ -z "${SSLKIT_CIFAR10:-}" ]; then
-    for c in data/cache/cifar10-jpeg.tar.gz data/cifar10-jpeg.tar.gz ../shared/datasets/cifar10-jpeg.tar.gz; do
+    for c in data/cache/cifar10-jpeg.tar.gz data/cifar10-jpeg.tar.gz; do
         if [ -f "$c" ]; then SSLKIT_CIFAR10=$c; break; fi
     done
 fi
 if [ -n "${SSLKIT_CIFAR10:-}" ]; then echo "tarball: $SSLKIT_CIFAR10"
 else echo "no tarball found: the decoded cache data/cache/cifar10-*.pt must exist"; fi
-SSLKIT_CIFAR10=${SSLKIT_CIFAR10:-} timeout 240 "$PY" - <<'EOF' || { echo "no CIFAR-10: carry data/cache/cifar10-jpeg.tar.gz (see the header)"; exit 1; }
+SSLKIT_CIFAR10=${SSLKIT_CIFAR10:-} timeout 240 "$PY" - <<'EOF' || { echo "no CIFAR-10: put cifar10-jpeg.tar.gz in data/cache/ (see the header)"; exit 1; }
 import os, time
 from sslkit.data import load
 t = time.perf_counter()
@@ -176,7 +171,7 @@ fi
 stage "6. result file"
 if [ -f "$RUN/history.json" ]; then
     BENCH_ARG=(); [ -f "$OUT/bench.json" ] && BENCH_ARG=(--bench "$OUT/bench.json")
-    RESULT=$("$PY" -m sslkit.results write --run "$RUN" "${BENCH_ARG[@]}" --device "$DEVICE" --dir "$RESULTS" \
+    RESULT=$("$PY" -m sslkit.tools.results write --run "$RUN" "${BENCH_ARG[@]}" --device "$DEVICE" --dir "$RESULTS" \
         --command "$CMD" --set cuda_tests_rc "$TESTS_RC" --set pretrain_rc "\"$PRETRAIN_RC\"" \
         --set gpu_check_seconds "$(( $(date +%s) - T0 ))" --set dry_run "$([ "$DEVICE" = cpu ] && echo true || echo false)")
     if [ -n "$RESULT" ] && [ -f "$RESULT" ]; then
@@ -186,7 +181,7 @@ if [ -f "$RUN/history.json" ]; then
     else
         fail "could not write the result file"
     fi
-    echo; "$PY" -m sslkit.results table "$RESULTS"
+    echo; "$PY" -m sslkit.tools.results table "$RESULTS"
 else
     fail "no $RUN/history.json: nothing to record"
 fi

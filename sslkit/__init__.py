@@ -1,16 +1,14 @@
 """sslkit: self-supervised learning, taught by doing it for real.
 
-Modules (one concern each):
-    config    profiles and argument validation
-    data      datasets -> uint8 tensors, splits, label subsets, device-resident batches
-    augment   batched per-sample augmentation on CPU or GPU
-    models    backbones and heads
-    losses    contrastive losses
-    methods   SSL methods behind one interface: loss = method(x1, x2)
-    train     pretraining / supervised loops with checkpoint and resume
-    evaluate  features, kNN, linear probe, reports
-    io        atomic writes and safe checkpoint loading
-    cli       python -m sslkit ...
+The package is four layers; each imports only the ones before it (tests/test_architecture.py):
+
+    core (this folder)   checks, paths, config, data, augment, models, losses, methods/ (one module per
+                         family, the registry), distributed, train, evaluate, finetune, io, progress
+    scenarios/           text, recommendation, streaming monitors, the model lifecycle
+    teach/               what the notebooks use: setup, figures, widgets, exercises, classroom copies
+    tools/               the command line (python -m sslkit ...), benchmarks, comparisons, result tables
+
+Start with ``sslkit.train.pretrain(sslkit.config.resolve("quick"))`` or ``python -m sslkit --help``.
 """
 
 __version__ = "0.1.0"

@@ -1,3 +1,3 @@
-from sslkit.cli import main
+from sslkit.tools.cli import main
 
 raise SystemExit(main())

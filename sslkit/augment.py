@@ -62,14 +62,14 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from sslkit.config import check_choice
+from sslkit.checks import check_choice, check_number, check_prob, check_range
 
-__all__ = ["SimCLRAugment", "PRESETS", "STATS", "for_dataset"]
+__all__ = ["SimCLRAugment", "Views", "PRESETS", "STATS", "asymmetric_pair", "for_dataset", "supervised"]
 
 # ITU-R 601 luma weights, exactly as torchvision's rgb_to_grayscale (0.2989, not 0.299).
 _GRAY = (0.2989, 0.587, 0.114)
 _CROP_TRIES = 10  # torchvision's RandomResizedCrop tries 10 boxes before falling back
-_CPU_CHUNK_ELEMS = 1 << 20  # CPU chunk: ~4 MB of float32 pixels (measured best for 28-96 px on a 2-core EPYC)
+_CPU_CHUNK_ELEMS = 1 << 20  # CPU chunk: ~4 MB of float32 pixels, to stay in cache (python -m sslkit bench augment)
 
 # Per-dataset channel statistics of the training images on the [0, 1] scale: (mean, std).
 STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -101,25 +101,6 @@ PRESETS: dict[str, dict] = {
     "image-folder": dict(size=224, channels=3, crop_scale=(0.08, 1.0), flip_p=0.5,
                          jitter=(0.8, 0.8, 0.8, 0.2), jitter_p=0.8, gray_p=0.2, blur_p=0.5),
 }
-
-
-def _check_prob(what: str, p) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"{what} must be a probability in [0, 1], got {p!r}")
-    return float(p)
-
-
-def _check_range(what: str, r, lo_min: float, hi_max: float, *, strict_lo: bool) -> tuple[float, float]:
-    """Check a (lo, hi) pair with lo_min (<|<=) lo <= hi <= hi_max."""
-    try:
-        lo, hi = (float(v) for v in r)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a pair (lo, hi) of numbers, got {r!r}") from None
-    ok_lo = lo > lo_min if strict_lo else lo >= lo_min
-    if not (ok_lo and lo <= hi <= hi_max):
-        rel = "<" if strict_lo else "<="
-        raise ValueError(f"{what} must satisfy {lo_min:g} {rel} lo <= hi <= {hi_max:g}, got {r!r}")
-    return lo, hi
 
 
 class SimCLRAugment:
@@ -159,12 +140,10 @@ class SimCLRAugment:
         if channels not in (1, 3) or isinstance(channels, bool):
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
         self.size, self.channels = size, channels
-        self.crop_scale = _check_range("crop_scale", crop_scale, 0.0, 1.0, strict_lo=True)
-        self.crop_ratio = _check_range("crop_ratio", crop_ratio, 0.0, math.inf, strict_lo=True)
-        self.flip_p = _check_prob("flip_p", flip_p)
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or strength < 0:
-            raise ValueError(f"strength must be a number >= 0, got {strength!r}")
-        self.strength = float(strength)
+        self.crop_scale = check_range("crop_scale", crop_scale, 0.0, 1.0, strict_lo=True)
+        self.crop_ratio = check_range("crop_ratio", crop_ratio, 0.0, math.inf, strict_lo=True)
+        self.flip_p = check_prob("flip_p", flip_p)
+        self.strength = check_number("strength", strength, 0.0)
         try:
             b, c, s, h = (float(v) * self.strength for v in jitter)
         except (TypeError, ValueError):
@@ -173,16 +152,16 @@ class SimCLRAugment:
         if min(b, c, s, h) < 0:
             raise ValueError(f"jitter strengths must be >= 0, got {jitter!r}")
         h = min(h, 0.5)  # a hue shift of +-0.5 turns already covers the whole circle
-        self.jitter_p = _check_prob("jitter_p", jitter_p)
-        self.gray_p = _check_prob("gray_p", gray_p)
+        self.jitter_p = check_prob("jitter_p", jitter_p)
+        self.gray_p = check_prob("gray_p", gray_p)
         if channels == 1:  # saturation, hue and grayscale mean nothing for one channel
             s, h, self.gray_p = 0.0, 0.0, 0.0
         self.jitter = (b, c, s, h)
-        self.blur_p = _check_prob("blur_p", blur_p)
-        self.blur_sigma = _check_range("blur_sigma", blur_sigma, 0.0, math.inf, strict_lo=True)
+        self.blur_p = check_prob("blur_p", blur_p)
+        self.blur_sigma = check_range("blur_sigma", blur_sigma, 0.0, math.inf, strict_lo=True)
         k = max(3, int(0.1 * size))
         self.blur_kernel = k + 1 if k % 2 == 0 else k  # SimCLR: 10% of the side, odd
-        self.solarize_p = _check_prob("solarize_p", solarize_p)
+        self.solarize_p = check_prob("solarize_p", solarize_p)
         self.mean = self._check_stats("mean", mean, 0.0)
         self.std = self._check_stats("std", std, 1.0)
         if any(v <= 0 for v in self.std):
@@ -531,3 +510,78 @@ def for_dataset(name: str, size: Optional[int] = None, **overrides) -> SimCLRAug
         raise ValueError(f"channels={kw['channels']} differs from {name!r}'s {PRESETS[name]['channels']}: "
                          f"pass mean= and std= for {kw['channels']} channels too")
     return SimCLRAugment(preset_size if size is None else size, **kw)
+
+
+def supervised(name: str, size: Optional[int] = None) -> SimCLRAugment:
+    """The supervised recipe for a dataset: random resized crop (scale 0.5-1) and flip, no colour
+    changes; what supervised training, fine-tuning and continual learning train with."""
+    return for_dataset(name, size, crop_scale=(0.5, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0, solarize_p=0.0)
+
+
+def asymmetric_pair(name: str, size: Optional[int] = None, **overrides) -> tuple[SimCLRAugment, SimCLRAugment]:
+    """BYOL's two view recipes (Grill et al. 2020, Table 6): the first always blurred and never
+    solarised, the second blurred with p 0.1 and solarised with p 0.2. Where the dataset's recipe has
+    no blur (32 px and smaller, as SimCLR found for CIFAR) neither is blurred, as in solo-learn's CIFAR
+    recipe; the solarisation asymmetry stays. ``overrides`` apply to both."""
+    blur = PRESETS[name]["blur_p"] > 0
+    first = for_dataset(name, size, **{**overrides, "blur_p": 1.0 if blur else 0.0, "solarize_p": 0.0})
+    second = for_dataset(name, size, **{**overrides, "blur_p": 0.1 if blur else 0.0, "solarize_p": 0.2})
+    return first, second
+
+
+class Views:
+    """The augmented views of one batch that a method trains on, made by one batched call per group.
+
+        views = Views([(aug, 1), (aug, 1)])               # two views, one call each (SimCLR)
+        views = Views([(global_aug, 2), (local_aug, 6)])  # multi-crop: 2 global + 6 local views
+        v = views(x, generator=g)                         # [ (N, C, s_i, s_i) float32 for each view ]
+
+    A group ``(aug, k)`` augments k stacked copies of the batch in ONE call of ``aug`` (each copy draws
+    its own parameters) and splits the result: k local crops cost one call. Groups run in order on
+    the same generator, so the views repeat exactly for the same generator state.
+    """
+
+    def __init__(self, groups):
+        groups = [tuple(g) for g in groups]
+        if not groups or not all(len(g) == 2 and isinstance(g[0], SimCLRAugment) for g in groups):
+            raise ValueError("views need a non-empty list of (SimCLRAugment, count) pairs")
+        for _, k in groups:
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise ValueError(f"a view count must be a positive integer, got {k!r}")
+        if len({aug.channels for aug, _ in groups}) != 1:
+            raise ValueError("all views must have the same number of channels")
+        self.groups = groups
+
+    def __len__(self) -> int:
+        return sum(k for _, k in self.groups)
+
+    @property
+    def augments(self) -> list[SimCLRAugment]:
+        """The augmentation of each view, in view order (length ``len(self)``)."""
+        return [aug for aug, k in self.groups for _ in range(k)]
+
+    @property
+    def sizes(self) -> list[int]:
+        """The side length of each view."""
+        return [aug.size for aug in self.augments]
+
+    @property
+    def channels(self) -> int:
+        return self.groups[0][0].channels
+
+    @property
+    def normalize(self):
+        """The evaluation transform (no randomness) of the first view: what features are computed with."""
+        return self.groups[0][0].normalize
+
+    def __call__(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> list[torch.Tensor]:
+        out = []
+        for aug, k in self.groups:
+            if k == 1:
+                out.append(aug(x, generator=generator))
+            else:
+                out.extend(aug(x.repeat(k, *(1,) * (x.dim() - 1)), generator=generator).chunk(k))
+        return out
+
+    def __repr__(self) -> str:
+        return "Views(" + ", ".join(f"{k} x {aug!r}" for aug, k in self.groups) + ")"

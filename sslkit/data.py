@@ -40,14 +40,13 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from sslkit.config import check_choice, check_fraction, check_positive
+from sslkit.checks import check_choice, check_fraction, check_positive
+from sslkit.paths import REPO_DIR
 
 # -----------------------------------------------------------------------------
 # where data lives (plain module values: tests and users may reassign them)
 
-REPO_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ["SSLKIT_DATA"]).expanduser() if os.environ.get("SSLKIT_DATA") else REPO_DIR / "data"
-SHARED_DIR = REPO_DIR.parent / "shared" / "datasets"          # offline copies next to the repo
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
 
 DATASETS = ("fashion-mnist", "cifar10", "stl10", "digits", "image-folder")
@@ -75,7 +74,7 @@ def cache_dir() -> Path:
 
 def _obtain(name: str) -> list[str]:
     """Every way to get dataset `name`, as lines for info() and for error messages."""
-    data, cache, shared = Path(DATA_DIR), cache_dir(), Path(SHARED_DIR)
+    data, cache = Path(DATA_DIR), cache_dir()
     if name == "fashion-mnist":
         return [f"embedded: the four IDX .gz files in {data / 'fashion-mnist'} (part of the git repository)",
                 f"Debian/Ubuntu: `apt-get install dataset-fashion-mnist` puts them in {SYSTEM_FASHION_MNIST}",
@@ -83,7 +82,7 @@ def _obtain(name: str) -> list[str]:
                 f"internet: load(..., download=True) downloads them with torchvision into {cache}"]
     if name == "cifar10":
         return [f"internet: load('cifar10', download=True) downloads it with torchvision (170 MB) into {cache}",
-                f"the JPEG tarball {CIFAR10_TARBALL}: put it in {data} or {shared}, or pass root=<its folder or "
+                f"the JPEG tarball {CIFAR10_TARBALL}: put it in {data} or {cache}, or pass root=<its folder or "
                 f"the file>; it is decoded once into {cache}",
                 f"an ImageFolder tree <root>/train/<class>/*.jpg|png and <root>/test/<class>/...: pass root=<root> "
                 f"or put it at {data / 'cifar10'}",
@@ -333,7 +332,7 @@ def _tarball_candidates(root):
     out = []
     if root is not None:
         out += [root] if root.name.endswith(".tar.gz") else [root / CIFAR10_TARBALL]
-    return out + [Path(DATA_DIR) / CIFAR10_TARBALL, Path(SHARED_DIR) / CIFAR10_TARBALL]
+    return out + [Path(DATA_DIR) / CIFAR10_TARBALL, cache_dir() / CIFAR10_TARBALL]
 
 
 def _read_cache(name, split):
@@ -625,3 +624,73 @@ class DeviceLoader:
     def __repr__(self):
         return (f"DeviceLoader({len(self.images)} images {tuple(self.images.shape[1:])}, batch_size={self.batch_size}, "
                 f"{len(self)} batches/epoch, device={self.device}, shuffle={self.shuffle}, seed={self.seed})")
+
+
+class ShardedLoader:
+    """This rank's part of every global batch, with the single-process epoch order.
+
+    Epoch e's permutation comes from (seed, e) as in :class:`DeviceLoader` (which this wraps, on the
+    CPU, for validation and the permutation); global batch i is ``order[i B:(i + 1) B]`` and rank r
+    takes its r-th slice of B / W images. At the start of an
+    epoch the rank copies the images it will read in that epoch (1/W of the dataset) to its device
+    in batch order, so each rank holds only its shard and a step is a slice, with no gather and no
+    host work. Yields ``(x_uint8, y_or_None)`` like DeviceLoader; ``len()`` is the number of GLOBAL
+    steps per epoch, the same for every world size.
+    """
+
+    def __init__(self, images, labels=None, batch_size: int = 256, device="cpu", seed: int = 0, rank: int = 0,
+                 world_size: int = 1):
+        check_positive("world_size", world_size)
+        if not (isinstance(rank, int) and 0 <= rank < world_size):
+            raise ValueError(f"rank must be an integer in [0, {world_size}), got {rank!r}")
+        check_positive("batch_size", batch_size)
+        if batch_size % world_size:
+            lo, hi = batch_size // world_size * world_size, -(-batch_size // world_size) * world_size
+            raise ValueError(f"batch_size={batch_size} (the global batch) must be divisible by the {world_size} "
+                             f"processes; use e.g. {lo or hi} or {hi}")
+        self._all = DeviceLoader(images, labels, batch_size=batch_size, device="cpu", shuffle=True, drop_last=True,
+                                 seed=seed)
+        self.device, self.rank, self.world_size = torch.device(device), rank, world_size
+        self.batch_size, self.local_batch, self.seed = batch_size, batch_size // world_size, seed
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def indices(self, epoch: int) -> torch.Tensor:
+        """Dataset indices this rank reads in ``epoch``, in order: (steps * B / W,)."""
+        steps = len(self)
+        order = self._all.order(epoch)[: steps * self.batch_size]
+        return order.view(steps, self.world_size, self.local_batch)[:, self.rank].reshape(-1)
+
+    def epoch(self, epoch: int, start: int = 0):
+        """Iterator of this rank's (x, y) for global steps ``start ..`` of ``epoch``."""
+        check_positive("start", start, allow_zero=True)
+        if start > len(self):
+            raise ValueError(f"start={start} is past the end of the epoch ({len(self)} batches)")
+        mine = self.indices(epoch)[start * self.local_batch:]
+        x = self._all.images[mine].to(self.device)
+        y = None if self._all.labels is None else self._all.labels[mine].to(self.device)
+        return self._batches(x, y)
+
+    def _batches(self, x, y):
+        b = self.local_batch
+        for i in range(0, len(x), b):
+            yield x[i:i + b], None if y is None else y[i:i + b]
+
+    def __iter__(self):
+        return self.epoch(0)
+
+    def __repr__(self):
+        return (f"ShardedLoader(rank {self.rank} of {self.world_size}, {len(self._all.images)} images, global batch "
+                f"{self.batch_size} = {self.world_size} x {self.local_batch}, {len(self)} steps/epoch, "
+                f"device={self.device})")
+
+
+def training_loader(images, labels=None, *, batch_size: int, device, seed: int, rank: int = 0, world_size: int = 1):
+    """A shuffling, drop-last loader of the global ``batch_size``: :class:`DeviceLoader` in one process,
+    rank ``rank``'s :class:`ShardedLoader` of ``world_size`` data-parallel processes otherwise."""
+    if world_size == 1:
+        return DeviceLoader(images, labels, batch_size=batch_size, device=device, shuffle=True, drop_last=True,
+                            seed=seed)
+    return ShardedLoader(images, labels, batch_size=batch_size, device=device, seed=seed, rank=rank,
+                         world_size=world_size)

@@ -6,7 +6,8 @@
 
     dist = setup("auto")            # reads torchrun's RANK / WORLD_SIZE / LOCAL_RANK; nccl on CUDA, gloo on CPU
     forward = dist.wrap(model)      # DistributedDataParallel (gradients averaged over the ranks)
-    loader = dist.loader(images, batch_size=512, device=dist.device, seed=0)   # this rank's part of each batch
+    loader = sslkit.data.training_loader(images, batch_size=512, device=dist.device, seed=0,
+                                         rank=dist.rank, world_size=dist.world_size)  # this rank's part
     z_all = gather(z)               # (n, D) on each rank -> (W n, D) everywhere, gradients kept
 
 A run on W processes compared with one (W = world size, B = ``batch_size``):
@@ -49,8 +50,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from sslkit.config import check_choice, check_positive
-from sslkit.data import DeviceLoader
+from sslkit.checks import check_choice, check_positive, resolve_device
 
 # ------------------------------------------------------------------ the process group, as the losses see it
 
@@ -92,6 +92,16 @@ class _GatherWithGrad(torch.autograd.Function):
         return grad[ctx.rows[0]:ctx.rows[1]]
 
 
+def mean_across_ranks(x: torch.Tensor) -> torch.Tensor:
+    """The element-wise mean of ``x`` over all ranks (no gradient): e.g. DINO's batch centre. ``x`` itself
+    when W = 1. A collective: every rank must call it with the same shape."""
+    if world_size() == 1:
+        return x
+    x = x.detach().clone()
+    dist.all_reduce(x)
+    return x / world_size()
+
+
 def gather(x: torch.Tensor) -> torch.Tensor:
     """Rows of every rank, in rank order: (n, ...) -> (W n, ...), differentiable; ``x`` itself when W = 1.
 
@@ -123,69 +133,6 @@ def scaled_lr(base_lr: float, batch_size: int, optimizer: str, reference: int = 
     check_positive("batch_size", batch_size)
     ratio = batch_size / reference
     return base_lr * (ratio if LR_RULES[optimizer] == "linear" else math.sqrt(ratio))
-
-
-# ------------------------------------------------------------------------------------- data
-
-
-class ShardedLoader:
-    """This rank's part of every global batch, with the single-process epoch order.
-
-    Epoch e's permutation comes from (seed, e) as in :class:`~sslkit.data.DeviceLoader` (which this
-    wraps, on the CPU, for validation and the permutation); global batch i is
-    ``order[i B:(i + 1) B]`` and rank r takes its r-th slice of B / W images. At the start of an
-    epoch the rank copies the images it will read in that epoch (1/W of the dataset) to its device
-    in batch order, so each rank holds only its shard and a step is a slice, with no gather and no
-    host work. Yields ``(x_uint8, y_or_None)`` like DeviceLoader; ``len()`` is the number of GLOBAL
-    steps per epoch, the same for every world size.
-    """
-
-    def __init__(self, images, labels=None, batch_size: int = 256, device="cpu", seed: int = 0, rank: int = 0,
-                 world_size: int = 1):
-        check_positive("world_size", world_size)
-        if not (isinstance(rank, int) and 0 <= rank < world_size):
-            raise ValueError(f"rank must be an integer in [0, {world_size}), got {rank!r}")
-        check_positive("batch_size", batch_size)
-        if batch_size % world_size:
-            lo, hi = batch_size // world_size * world_size, -(-batch_size // world_size) * world_size
-            raise ValueError(f"batch_size={batch_size} (the global batch) must be divisible by the {world_size} "
-                             f"processes; use e.g. {lo or hi} or {hi}")
-        self._all = DeviceLoader(images, labels, batch_size=batch_size, device="cpu", shuffle=True, drop_last=True,
-                                 seed=seed)
-        self.device, self.rank, self.world_size = torch.device(device), rank, world_size
-        self.batch_size, self.local_batch, self.seed = batch_size, batch_size // world_size, seed
-
-    def __len__(self) -> int:
-        return len(self._all)
-
-    def indices(self, epoch: int) -> torch.Tensor:
-        """Dataset indices this rank reads in ``epoch``, in order: (steps * B / W,)."""
-        steps = len(self)
-        order = self._all.order(epoch)[: steps * self.batch_size]
-        return order.view(steps, self.world_size, self.local_batch)[:, self.rank].reshape(-1)
-
-    def epoch(self, epoch: int, start: int = 0):
-        """Iterator of this rank's (x, y) for global steps ``start ..`` of ``epoch``."""
-        check_positive("start", start, allow_zero=True)
-        if start > len(self):
-            raise ValueError(f"start={start} is past the end of the epoch ({len(self)} batches)")
-        mine = self.indices(epoch)[start * self.local_batch:]
-        x = self._all.images[mine].to(self.device)
-        y = None if self._all.labels is None else self._all.labels[mine].to(self.device)
-        return self._batches(x, y)
-
-    def _batches(self, x, y):
-        b = self.local_batch
-        for i in range(0, len(x), b):
-            yield x[i:i + b], None if y is None else y[i:i + b]
-
-    def __iter__(self):
-        return self.epoch(0)
-
-    def __repr__(self):
-        return (f"ShardedLoader(rank {self.rank} of {self.world_size}, {len(self._all.images)} images, global batch "
-                f"{self.batch_size} = {self.world_size} x {self.local_batch}, {len(self)} steps/epoch, "
-                f"device={self.device})")
 
 
 # ------------------------------------------------------------------------------------- the run's context
@@ -229,15 +176,6 @@ class Dist:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False,
                                                    gradient_as_bucket_view=True)
-
-    def loader(self, images, labels=None, *, batch_size: int, device, seed: int):
-        """A shuffling, drop-last loader of the global ``batch_size``: DeviceLoader in one process,
-        this rank's :class:`ShardedLoader` otherwise."""
-        if not self.active:
-            return DeviceLoader(images, labels, batch_size=batch_size, device=device, shuffle=True, drop_last=True,
-                                seed=seed)
-        return ShardedLoader(images, labels, batch_size=batch_size, device=device, seed=seed, rank=self.rank,
-                             world_size=self.world_size)
 
     def barrier(self) -> None:
         if self.active:
@@ -296,8 +234,6 @@ def setup(device: str = "auto") -> Dist:
     the GPUs with CUDA_VISIBLE_DEVICES), so an explicit "cuda:N" is refused there.
     """
     global _OWNED
-    from sslkit.config import resolve_device
-
     initialised = dist.is_available() and dist.is_initialized()
     world = dist.get_world_size() if initialised else int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:

@@ -1,11 +1,13 @@
-"""Evaluation of a frozen encoder: features, weighted kNN, linear probe, reports.
+"""Evaluation of a frozen encoder: features, weighted kNN, linear probe, retrieval, reports.
 
     feats = extract_features(encoder, images, transform)             # (N, D) float32
     acc = knn_accuracy(train_feats, train_labels, test_feats, test_labels)
     probe = linear_probe(train_feats, train_labels, test_feats, test_labels)
     metrics = evaluate_encoder(encoder, "fashion-mnist")             # knn, linear, linear with 10 labels/class
+    curve = label_efficiency({"probe": fn}, labels, budgets=(1, 10, 100, None))
 
-Features are the backbone output h (before the projection head), as in SimCLR's protocol.
+Features are the backbone output h (before the projection head), as in SimCLR's protocol. Training
+with labels (fine-tuning, the supervised baseline) is :mod:`sslkit.finetune`.
 """
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sslkit.config import check_choice, check_positive
+from sslkit.augment import for_dataset
+from sslkit.checks import check_choice, check_positive
+from sslkit.data import _labels, k_per_class, load
+from sslkit.progress import tqdm
 
 PROTOCOLS = ("knn", "linear", "linear-k10")
 
@@ -131,8 +136,6 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarr
 def evaluate_features(train_feats, train_labels, test_feats, test_labels,
                       protocols=PROTOCOLS, seed: int = 0) -> dict:
     """Run each protocol on precomputed features; returns ``{"knn_acc", "linear_probe_acc", ...}``."""
-    from sslkit.data import k_per_class
-
     out = {}
     for p in protocols:
         check_choice("protocol", p, PROTOCOLS)
@@ -154,9 +157,6 @@ def evaluate_encoder(encoder: nn.Module, dataset: str = "fashion-mnist", protoco
 
     ``data`` may pass preloaded ``(train_x, train_y, test_x, test_y)`` to avoid reloading.
     """
-    from sslkit.augment import for_dataset
-    from sslkit.data import load
-
     if data is None:
         data = (*load(dataset, "train", root=data_dir), *load(dataset, "test", root=data_dir))
     train_x, train_y, test_x, test_y = data
@@ -191,7 +191,7 @@ def collapse_diagnostics(z: torch.Tensor) -> dict:
     return {"std": std, "effective_rank": entropy.exp().item()}
 
 
-# ------------------------------------------------------------- retrieval, fine-tuning, label efficiency
+# -------------------------------------------------------------------- retrieval, label efficiency
 
 @torch.no_grad()
 def nearest_neighbours(query_feats: torch.Tensor, bank_feats: torch.Tensor, k: int = 5,
@@ -223,139 +223,6 @@ def nearest_neighbours(query_feats: torch.Tensor, bank_feats: torch.Tensor, k: i
     return torch.cat(sims), torch.cat(idxs)
 
 
-TRAINABLE = ("all", "last", "none")
-
-
-def last_block(encoder: nn.Module) -> nn.Module:
-    """The last stage of a backbone, the part "last-block" fine-tuning trains: the fourth conv
-    stage of :class:`~sslkit.models.ConvNet`, ``layer4`` of :class:`~sslkit.models.ResNet18CIFAR`.
-    Another backbone may name its own with a ``last_block`` attribute."""
-    if hasattr(encoder, "last_block"):
-        return encoder.last_block
-    if hasattr(encoder, "net") and hasattr(encoder.net, "layer4"):
-        return encoder.net.layer4
-    feats = getattr(encoder, "features", None)
-    if isinstance(feats, nn.Sequential):
-        stages = [m for m in feats if len(list(m.parameters()))]  # skip pooling / flatten
-        if stages:
-            return stages[-1]
-    raise ValueError(f"don't know the last block of a {type(encoder).__name__}; give it a `last_block` attribute")
-
-
-from sslkit.train import Classifier  # noqa: E402  (train imports evaluate lazily, so no cycle)
-
-
-class PartialClassifier(Classifier):
-    """:class:`sslkit.train.Classifier` of which only a part trains: ``trainable`` = "all", "last"
-    (:func:`last_block` + head) or "none" (head only). Frozen modules stay in eval mode, whatever
-    ``train()`` says, so their BatchNorm statistics don't move either: frozen means frozen."""
-
-    def __init__(self, encoder: nn.Module, num_classes: int, trainable: str = "all"):
-        check_choice("trainable", trainable, TRAINABLE)
-        super().__init__(encoder, num_classes)
-        self.trainable = trainable
-        for p in encoder.parameters():
-            p.requires_grad_(trainable == "all")
-        if trainable == "last":
-            for p in last_block(encoder).parameters():
-                p.requires_grad_(True)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if mode and self.trainable != "all":
-            self.encoder.eval()
-            if self.trainable == "last":
-                last_block(self.encoder).train()
-        return self
-
-
-def fine_tune(encoder: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg, *, trainable: str = "all",
-              steps: int = 200, batch_size: int | None = None, lr: float | None = None,
-              weight_decay: float | None = None, warmup: float = 0.1, num_classes: int | None = None,
-              head_init: str | None = None, probe_weight_decay: float = 1e-3, copy: bool = True,
-              progress: bool = False, on_epoch_end=None) -> dict:
-    """Cross-entropy training of ``encoder`` + a new linear head on labelled uint8 ``images`` (N, C, H, W).
-
-    ``trainable``: "all" (full fine-tuning; with a freshly initialised encoder this is the
-    supervised-from-scratch baseline), "last" (only :func:`last_block` and the head; the rest is
-    frozen, BatchNorm statistics included) or "none" (only the head: a linear probe trained by SGD
-    on augmented images). The budget is ``steps`` optimiser steps of ``batch_size`` images
-    (default ``min(cfg.batch_size, N)``), whatever N is, so curves over label budgets compare
-    equal compute. Everything else comes from ``cfg`` (a :class:`~sslkit.config.PretrainConfig`):
-    dataset (augmentation and normalisation), device, seed, optimiser, lr and weight decay unless
-    given here. The loop is :func:`sslkit.train.fit` with the recipe of
-    :func:`sslkit.train.train_supervised` (random resized crop at scale 0.5-1, flip); learning
-    rate warm-up over the first ``warmup`` fraction of the steps, then cosine.
-
-    ``head_init="probe"``: start the head at the :func:`linear_probe` solution on the encoder's
-    features of ``images`` (ridge ``probe_weight_decay``) instead of at random: "LP-FT" (Kumar et
-    al. 2022, "Fine-tuning can distort pretrained features and underperform out-of-distribution").
-    A random head sends large, meaningless gradients into a pretrained encoder in the first steps;
-    a probed head starts where the linear probe ends and fine-tuning can only build on it.
-    ``copy``: train a deep copy, so the caller's (pretrained) encoder is left as it was.
-    ``on_epoch_end(epoch) -> dict`` adds entries to each epoch's history record (e.g. accuracy on
-    a validation split). Returns ``{"model", "history", "trainable_params", "total_params"}``;
-    ``model(x)`` maps normalised images to logits (see :func:`predict`).
-    """
-    import copy as copy_module
-    import dataclasses
-    import math
-
-    from sslkit.augment import for_dataset
-    from sslkit.config import resolve_device
-    from sslkit.data import DeviceLoader, _labels
-    from sslkit.train import fit
-
-    check_choice("trainable", trainable, TRAINABLE)
-    check_positive("steps", steps)
-    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
-        raise ValueError("images must be a uint8 tensor (N, C, H, W)")
-    labels = _labels(labels)
-    if len(labels) != len(images):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    device = resolve_device(cfg.device)
-    batch = min(batch_size or cfg.batch_size, len(images))
-    steps_per_epoch = len(images) // batch
-    epochs = math.ceil(steps / steps_per_epoch)
-    run = dataclasses.replace(cfg, epochs=epochs, max_steps=steps, batch_size=batch, out=None,
-                              lr=cfg.lr if lr is None else lr,
-                              weight_decay=cfg.weight_decay if weight_decay is None else weight_decay,
-                              warmup_epochs=warmup * steps / steps_per_epoch,
-                              log_every=max(1, min(cfg.log_every, steps // 20)))
-    if copy:
-        encoder = copy_module.deepcopy(encoder)
-    torch.manual_seed(cfg.seed)
-    k = num_classes or int(labels.max()) + 1
-    model = PartialClassifier(encoder, k, trainable).to(device)
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
-    loader = DeviceLoader(images, labels, batch_size=batch, device=device, shuffle=True, drop_last=True,
-                          seed=cfg.seed)
-    augment = for_dataset(cfg.dataset, crop_scale=(0.5, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0,
-                          solarize_p=0.0)
-    if head_init is not None:
-        check_choice("head_init", head_init, ("probe",))
-        feats = extract_features(model.encoder, images, augment.normalize, device=device)
-        probe = linear_probe(feats, labels.to(device), feats[:1], weight_decay=probe_weight_decay)
-        mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)  # the probe's standardisation, folded in
-        with torch.no_grad():
-            w = probe["weight"] / std
-            model.head.weight.zero_()[: len(w)] = w
-            model.head.bias.zero_()[: len(w)] = probe["bias"] - w @ mean
-    amp = cfg.amp and device.type == "cuda"
-
-    def step_loss(x, y, g):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            return F.cross_entropy(model(augment(x, generator=g).contiguous(memory_format=fmt)), y)
-
-    history = fit(model, step_loss, loader, run, f"finetune-{trainable}", progress=progress,
-                  on_epoch_end=on_epoch_end)
-    model.eval()
-    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"model": model, "history": history, "trainable_params": n_train,
-            "total_params": sum(p.numel() for p in model.parameters())}
-
-
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, transform, batch_size: int = 1024) -> torch.Tensor:
     """Class predictions (N,) on the CPU of a classifier ``model`` (images -> logits) for uint8 ``images``;
@@ -383,10 +250,6 @@ def label_efficiency(methods: dict, labels, budgets=(1, 10, 100, None), seed: in
     """
     import time
 
-    from sslkit.progress import tqdm
-
-    from sslkit.data import _labels, k_per_class
-
     y = _labels(labels)
     if not methods:
         raise ValueError("methods is empty: give {name: fn(idx) -> accuracy}")
@@ -407,16 +270,3 @@ def label_efficiency(methods: dict, labels, budgets=(1, 10, 100, None), seed: in
             bar.update(1)
     bar.close()
     return out
-
-
-def pretraining_images(cfg) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training images of the run ``cfg`` describes, exactly as its loop sees them
-    (``cfg.train_subset`` drawn with ``cfg.seed``), with their labels: uint8 (N, C, H, W), int64 (N,).
-
-    Self-supervised pretraining never reads these labels; notebooks reveal some of them afterwards
-    (linear probe, fine-tuning, label-efficiency curves), so labelled subsets lie inside the
-    pretraining images, as they would in practice."""
-    from sslkit.train import _prepare
-
-    _, images, labels = _prepare(cfg)
-    return images, labels

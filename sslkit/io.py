@@ -3,8 +3,8 @@
     atomic_write_json(path, obj)          # tmp file in the same dir + fsync + os.replace
     save_checkpoint(path, state)          # same, for torch.save
     state = load_checkpoint(path)         # torch.load(weights_only=True): never unpickles code
-    with DirectoryLock(out): ...          # one writer per run directory
-    when_unlocked(out, fn)                # fn() once no other live process holds out's lock
+    with DirectoryLock(out): ...          # one writer per run directory (an OS file lock)
+    when_unlocked(out, fn)                # fn() once no other process holds out's lock
 
 A crash or a full disk during a write leaves the previous file intact: the new content goes to a
 temporary file beside it and replaces the old one in a single rename only once fully written.
@@ -80,51 +80,48 @@ class RunLockedError(RuntimeError):
 
 
 class DirectoryLock:
-    """Exclusive claim on an output directory: ``DIR/.lock`` created with O_EXCL, holding the PID.
+    """The exclusive claim on an output directory: ``with DirectoryLock(out): ...`` (one writer per run).
 
-    Two runs writing checkpoints into one directory would interleave and corrupt each other's
-    history, so the second is refused. A lock left by a process that no longer exists (killed
-    with SIGKILL) is taken over.
+    Two runs writing checkpoints into one directory would interleave and corrupt each other's history,
+    so the second is refused with :class:`RunLockedError`. The lock is an OS file lock on ``DIR/.lock``
+    (``filelock``: ``flock`` on Unix): the kernel releases it when its process ends, however it ends
+    (SIGKILL included), so a crashed run never leaves a stale claim behind. Two lock objects on one
+    directory exclude each other even within one process.
     """
 
     def __init__(self, directory: str | os.PathLike):
-        self.path = Path(directory) / ".lock"
+        from filelock import FileLock
+
+        self.directory = Path(directory)
+        self._lock = FileLock(self.directory / ".lock", timeout=0)
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                pid = self.holder()
-                if pid is not None:
-                    raise RunLockedError(f"another run (pid {pid}) is writing to {self.path.parent}; wait for it, "
-                                         f"stop it, or choose another output directory") from None
-                self.path.unlink(missing_ok=True)  # stale: its process is gone
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            return self
-        raise RunLockedError(f"could not lock {self.path.parent}")
+        from filelock import Timeout
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise RunLockedError(f"another run is writing to {self.directory}; wait for it, stop it, or choose "
+                                 f"another output directory") from None
+        return self
 
     def __exit__(self, *exc):
-        if self._owner() == os.getpid():
-            self.path.unlink(missing_ok=True)
+        self._lock.release()
 
-    def holder(self) -> int | None:
-        """The PID of another live process that holds the lock, else None."""
-        pid = self._owner()
-        return pid if pid is not None and pid != os.getpid() and _alive(pid) else None
-
-    def _owner(self) -> int | None:
+    def held_elsewhere(self) -> bool:
+        """Whether another process (or another lock object) holds the directory right now."""
+        if not (self.directory / ".lock").exists():
+            return False
         try:
-            return int(self.path.read_text().strip())
-        except (OSError, ValueError):
-            return None
+            with self:
+                return False
+        except RunLockedError:
+            return True
 
 
 def when_unlocked(directory: str | os.PathLike, fn: Callable[[], Any], poll: float = 2.0, log=print) -> Any:
-    """``fn()`` once no other live process holds ``directory``'s :class:`DirectoryLock`.
+    """``fn()`` once no other process holds ``directory``'s :class:`DirectoryLock`.
 
     For cached runs that several notebooks share (``sslkit.train.pretrained``): the second one to ask
     for a run the first is still training waits, then reads the finished run, instead of failing with
@@ -134,23 +131,14 @@ def when_unlocked(directory: str | os.PathLike, fn: Callable[[], Any], poll: flo
 
     lock, told = DirectoryLock(directory), False
     while True:
-        pid = lock.holder()
-        if pid is None:
+        busy = lock.held_elsewhere()
+        if not busy:
             try:
                 return fn()
             except RunLockedError:
-                pid = lock.holder()
-        if pid is not None and not told:
-            log(f"waiting for process {pid}, which is training {directory} (the run is then read, not trained again)")
+                busy = True
+        if busy and not told:
+            log(f"waiting for another process, which is training {directory} (the run is then read, not trained "
+                f"again)")
             told = True
         time.sleep(poll)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -6,6 +6,7 @@
     loss = barlow_twins_loss(z1, z2, lambd=5e-3)   # Barlow Twins: cross-correlation -> identity
     loss = vicreg_loss(z1, z2, 25, 25, 1)          # VICReg: invariance + variance + covariance
     loss = sigmoid_pairwise(z1, z2, t=10, b=-10)   # SigLIP: one binary classification per pair
+    loss = dino_loss(student, teacher, center)     # DINO: teacher's centred, sharpened softmax as targets
 
 Each docstring states the shapes, the formula and the paper. Each loss validates its arguments
 and says what was wrong. The zoo losses compute in float32 at least (half and bfloat16 inputs
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from sslkit import distributed
+from sslkit.checks import check_number
 
 
 def _check_pair(z1: torch.Tensor, z2: torch.Tensor) -> None:
@@ -50,8 +52,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5,
     Representations", ICML 2020, Eq. (1); InfoNCE: van den Oord et al. 2018.
     """
     _check_pair(z1, z2)
-    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not temperature > 0:
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+    check_number("temperature", temperature, 0.0, low_open=True)
     n = z1.shape[0]
     u = F.normalize(torch.cat([z1, z2]).float(), dim=1)
     if gather_distributed and distributed.world_size() > 1:
@@ -87,14 +88,6 @@ def _nt_xent_gathered(u1: torch.Tensor, u2: torch.Tensor, temperature: float) ->
 def _wide(x: torch.Tensor) -> torch.Tensor:
     """float16 / bfloat16 (autocast) -> float32; float32 and float64 unchanged."""
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
-
-
-def _check_number(what: str, value, *, positive: bool = False, allow_zero: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{what} must be a number, got {value!r} ({type(value).__name__})")
-    if positive and not (value > 0 or (allow_zero and value == 0)):
-        raise ValueError(f"{what} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return float(value)
 
 
 def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -155,7 +148,7 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3,
     Reduction", ICML 2021, Eq. (1)-(2); lambd = 5e-3 (0.0051 in the official code).
     """
     _check_pair(z1, z2)
-    lambd = _check_number("lambd", lambd, positive=True)
+    lambd = check_number("lambd", lambd, 0.0)
     if gather_distributed:
         z1, z2 = distributed.gather(z1), distributed.gather(z2)
     n = z1.shape[0]
@@ -188,10 +181,8 @@ def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, sim: float = 25.0, var: floa
     Self-Supervised Learning", ICLR 2022, Eq. (1)-(6); sim = var = 25, cov = 1, eps = 1e-4.
     """
     _check_pair(z1, z2)
-    sim = _check_number("sim", sim, positive=True)
-    var = _check_number("var", var, positive=True)
-    cov = _check_number("cov", cov, positive=True)
-    eps = _check_number("eps", eps, positive=True, allow_zero=False)
+    sim, var, cov = (check_number(what, v, 0.0) for what, v in (("sim", sim), ("var", var), ("cov", cov)))
+    eps = check_number("eps", eps, 0.0, low_open=True)
     if gather_distributed:
         z1, z2 = distributed.gather(z1), distributed.gather(z2)
     z1, z2 = _wide(z1), _wide(z2)
@@ -233,7 +224,7 @@ def infonce_queue(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, tempera
     if queue.dim() != 2 or queue.shape[1] != q.shape[1] or queue.shape[0] < 1:
         raise ValueError(f"queue must have shape (K, D) with K >= 1 and D = {q.shape[1]} (the queries' D), "
                          f"got {tuple(queue.shape)}")
-    temperature = _check_number("temperature", temperature, positive=True, allow_zero=False)
+    temperature = check_number("temperature", temperature, 0.0, low_open=True)
     q, k = F.normalize(_wide(q), dim=1), F.normalize(_wide(k), dim=1)
     neg = F.normalize(_wide(queue.detach()).to(q.dtype), dim=1)
     logits = torch.cat([(q * k).sum(1, keepdim=True), q @ neg.T], dim=1) / temperature
@@ -268,7 +259,7 @@ def sigmoid_pairwise(z1: torch.Tensor, z2: torch.Tensor, t=10.0, b=-10.0) -> tor
                 raise ValueError(f"{what} must be a number or a tensor with one element, "
                                  f"got shape {tuple(value.shape)}")
         else:
-            _check_number(what, value)
+            check_number(what, value)
     if not isinstance(t, torch.Tensor) and not t > 0:
         raise ValueError(f"t (the inverse temperature) must be > 0, got {t!r}")
     n = z1.shape[0]
@@ -276,3 +267,46 @@ def sigmoid_pairwise(z1: torch.Tensor, z2: torch.Tensor, t=10.0, b=-10.0) -> tor
     logits = t * (u @ v.T) + b
     labels = 2 * torch.eye(n, device=logits.device, dtype=logits.dtype) - 1
     return -F.logsigmoid(labels * logits).sum() / n
+
+
+def dino_loss(student, teacher, center: torch.Tensor, student_temp: float = 0.1,
+              teacher_temp: float = 0.04) -> torch.Tensor:
+    """DINO's self-distillation loss: the student matches the teacher's distribution over K prototypes.
+
+    Shapes: ``student`` V tensors (N, K), the student's logits for every view, the G global views
+    first; ``teacher`` G tensors (N, K), the teacher's logits for the global views; ``center`` (K,)
+    or (1, K). With P_t(g) = softmax((t_g - center) / teacher_temp) (no gradient) and
+    log P_s(v) = log_softmax(s_v / student_temp),
+
+        L = 1 / (G V - G) * sum_{g < G} sum_{v != g}  mean_n ( - sum_k P_t(g)_nk log P_s(v)_nk )
+
+    every view of the student predicts every OTHER global view of the teacher (so local crops learn
+    to predict the whole image). Centring (subtracting a running mean of the teacher's logits) stops
+    one prototype from winning every image; sharpening (teacher_temp < student_temp) stops the
+    output from going uniform; together they prevent collapse (paper, Sec. 3.1 and Fig. 7). The
+    minimum is the teacher's entropy, not 0.
+
+    Caron et al., "Emerging Properties in Self-Supervised Vision Transformers", ICCV 2021, Eq. (3)
+    and Algorithm 1; temperatures 0.1 / 0.04 (paper).
+    """
+    student, teacher = list(student), list(teacher)
+    if not student or not teacher or not all(isinstance(t, torch.Tensor) for t in student + teacher):
+        raise TypeError("student and teacher must be non-empty sequences of tensors")
+    shape = teacher[0].shape
+    if len(shape) != 2 or any(t.shape != shape for t in student + teacher):
+        raise ValueError(f"every student and teacher output must have the same shape (N, K), got "
+                         f"{[tuple(t.shape) for t in student]} and {[tuple(t.shape) for t in teacher]}")
+    if len(student) < 2 or len(teacher) > len(student):
+        raise ValueError(f"need at least 2 student views and at most as many teacher (global) views, got "
+                         f"{len(student)} and {len(teacher)}")
+    if center.numel() != shape[1]:
+        raise ValueError(f"center must have K = {shape[1]} entries, got shape {tuple(center.shape)}")
+    student_temp = check_number("student_temp", student_temp, 0.0, low_open=True)
+    teacher_temp = check_number("teacher_temp", teacher_temp, 0.0, low_open=True)
+    g, v = len(teacher), len(student)
+    with torch.no_grad():
+        targets = torch.stack([F.softmax((_wide(t) - center.reshape(1, -1)) / teacher_temp, dim=1) for t in teacher])
+    log_p = torch.stack([F.log_softmax(_wide(s) / student_temp, dim=1) for s in student])
+    cross = -torch.einsum("gnk,vnk->gv", targets, log_p) / shape[0]  # (G, V): mean over the batch
+    # a global view does not predict itself: drop the diagonal (arithmetic, no mask: no host sync on GPU)
+    return (cross.sum() - cross[:, :g].diagonal().sum()) / (g * v - g)

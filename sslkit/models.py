@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sslkit.config import check_choice, check_positive
+from sslkit.checks import check_choice, check_positive
 
-BACKBONES = ("convnet", "resnet18")
+BACKBONES = {"convnet": "ConvNet", "resnet18": "ResNet-18"}  # name -> display name
 
 
 class ResNet18CIFAR(nn.Module):

@@ -1,27 +1,32 @@
-"""Training loops: self-supervised pretraining and the supervised-from-scratch baseline.
+"""The training loop (:func:`fit`) and self-supervised pretraining (:func:`pretrain`).
 
     cfg = sslkit.config.resolve("quick", epochs=5, out="runs/simclr")
     result = pretrain(cfg)                  # -> {"method", "history", "config"}
     result = pretrain(cfg, resume=True)     # continues from runs/simclr/checkpoint.pt
+    result = pretrained(cfg)                # trained once into runs/cache, then read back
 
-One loop (:func:`fit`) serves both. What makes it exact and safe:
+One loop serves pretraining, fine-tuning (:mod:`sslkit.finetune`) and the scenarios' encoders.
+What makes it exact and safe:
+
 - randomness is a pure function of (seed, step): epoch e's order comes from DeviceLoader(seed, e)
   and step s's augmentations from a generator seeded with (seed, s), so a resumed run draws the
   same numbers as an uninterrupted one and ends with the same weights;
 - the learning rate is a pure function of the step (linear warm-up, then cosine);
-- checkpoints are written atomically (sslkit.io) at epoch ends and on Ctrl-C (at a step boundary);
+- checkpoints are written atomically (:mod:`sslkit.io`) at epoch ends and on Ctrl-C (at a step
+  boundary); one process writes a run directory at a time (:class:`sslkit.io.DirectoryLock`);
 - a non-finite loss stops the run before anything is written, so the last checkpoint stays good;
 - the loss is read back to the host only every ``log_every`` steps (no sync inside a step on GPU).
 
 Under ``torchrun`` (:mod:`sslkit.distributed`) the same loop runs data-parallel: ``cfg.batch_size``
 is the global batch, split over the processes, and a step means the same for any number of them,
 so a checkpoint resumes on another world size at the same step. Rank 0 alone writes, shows
-progress and evaluates; the logged loss is the mean over ranks. A single process creates no
-process group and runs exactly the code path it always did.
+progress and evaluates; the logged loss is the mean over ranks.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import signal
 import threading
@@ -32,13 +37,16 @@ import torch
 from torch import nn
 
 from sslkit import distributed
-from sslkit.augment import for_dataset
-from sslkit.config import PretrainConfig, resolve_device, validate
-from sslkit.data import DeviceLoader, info, load
+from sslkit.checks import resolve_device
+from sslkit.config import PretrainConfig, validate
+from sslkit.data import info, load, training_loader
+from sslkit.evaluate import extract_features, knn_accuracy
 from sslkit.io import (CheckpointError, DirectoryLock, atomic_write_json, load_checkpoint, save_checkpoint,
                        when_unlocked)
 from sslkit.methods import METHODS, build_method
 from sslkit.models import build_backbone
+from sslkit.paths import RUN_CACHE
+from sslkit.progress import tqdm
 
 
 class TrainingDivergedError(RuntimeError):
@@ -52,15 +60,20 @@ class TrainingOutOfMemoryError(RuntimeError):
 # ------------------------------------------------------------------------------- optimisation
 
 class LARS(torch.optim.Optimizer):
-    """LARS (You et al. 2017, "Large batch training of convolutional networks"), as in SimCLR.
+    """LARS (You, Gitman, Ginsburg 2017, "Large batch training of convolutional networks"), as in SimCLR.
 
     SGD with momentum where each weight matrix's step is scaled by the trust ratio
-    eta * ||w|| / ||g + wd * w||. Biases and BatchNorm parameters (1-D) are excluded from both the
-    adaptation and the weight decay, as SimCLR does.
+
+        trust = eta * ||w|| / ||g + wd * w||,     update = lr * trust * (g + wd * w)
+
+    Biases and BatchNorm parameters (1-D) are excluded from both the adaptation and the weight decay,
+    as SimCLR does. ``clip``: trust = min(trust, 1), so no layer steps faster than plain SGD at lr
+    (solo-learn's ``clip_lr``, which its CIFAR recipes use with eta 0.02).
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, eta: float = 1e-3):
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta))
+    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, eta: float = 1e-3,
+                 clip: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta, clip=clip))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -73,6 +86,8 @@ class LARS(torch.optim.Optimizer):
                     g = g.add(p, alpha=group["weight_decay"])
                     w_norm, g_norm = p.norm(), g.norm()
                     trust = torch.where((w_norm > 0) & (g_norm > 0), group["eta"] * w_norm / g_norm, 1.0)
+                    if group["clip"]:
+                        trust = trust.clamp(max=1.0)
                     g = g.mul(trust)
                 buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
                 buf.mul_(group["momentum"]).add_(g)
@@ -80,12 +95,13 @@ class LARS(torch.optim.Optimizer):
 
 
 def build_optimizer(model: nn.Module, cfg: PretrainConfig) -> torch.optim.Optimizer:
-    """SGD (momentum), AdamW (``cfg.betas``) or LARS; no weight decay on biases and normalisation parameters."""
+    """SGD (momentum), AdamW (``cfg.betas``) or LARS (``cfg.lars_eta``, ``cfg.lars_clip``); no weight decay
+    on biases and normalisation parameters."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if cfg.optimizer == "lars":
-        return LARS(groups, lr=cfg.lr, momentum=cfg.momentum)
+        return LARS(groups, lr=cfg.lr, momentum=cfg.momentum, eta=cfg.lars_eta, clip=cfg.lars_clip)
     fused = {"fused": True} if any(p.is_cuda for p in decay) else {"foreach": True}  # one kernel per step on GPU
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, **fused)
@@ -160,7 +176,7 @@ class _StopFlag:
 
 # ------------------------------------------------------------------------------------ the loop
 
-def fit(model: nn.Module, step_loss, loader: DeviceLoader, cfg: PretrainConfig, kind: str, *,
+def fit(model: nn.Module, step_loss, loader, cfg: PretrainConfig, kind: str, *,
         resume: bool = False, progress: bool = True, on_epoch_end=None,
         dist: distributed.Dist | None = None) -> dict:
     """Train ``model`` on ``step_loss(x, y, generator) -> loss`` over ``loader``; returns the history.
@@ -186,6 +202,17 @@ def _total_steps(cfg, loader) -> int:
     return total if cfg.max_steps is None else min(total, cfg.max_steps)
 
 
+def step_budget(cfg: PretrainConfig, n_images: int, steps: int, warmup: float | None = None) -> dict:
+    """Config changes that make ``steps`` optimiser steps the whole run on ``n_images`` images: as many
+    epochs as they take (the last one cut by ``max_steps``) and, if ``warmup`` is given, a warm-up over
+    that fraction of the steps. Batches are ``min(cfg.batch_size, n_images)``, as the loops use."""
+    per_epoch = max(1, n_images // min(cfg.batch_size, n_images))
+    out = {"max_steps": steps, "epochs": math.ceil(steps / per_epoch)}
+    if warmup is not None:
+        out["warmup_epochs"] = warmup * steps / per_epoch
+    return out
+
+
 def _finished(cfg, loader) -> bool:
     """Whether ``cfg.out`` holds a checkpoint that has already run every step."""
     path = Path(cfg.out) / "checkpoint.pt"
@@ -197,100 +224,117 @@ def _finished(cfg, loader) -> bool:
         return False  # let the locked path report it
 
 
-def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist) -> dict:
-    from sslkit.progress import tqdm
+class _Run:
+    """The state of one :func:`fit`: model, optimiser, schedule, step, history, checkpoint."""
 
-    device = next(model.parameters()).device
-    steps_per_epoch = len(loader)
-    total = _total_steps(cfg, loader)
-    warmup = int(cfg.warmup_epochs * steps_per_epoch)
-    opt = build_optimizer(model, cfg)
-    out = Path(cfg.out) if cfg.out else None
-    ckpt_path = out / "checkpoint.pt" if out else None
-    history = {"kind": kind, "config": cfg.to_dict(), "epochs": [], "steps": []}
-    step = 0
+    def __init__(self, model, loader, cfg, kind, dist):
+        self.model, self.cfg, self.kind, self.dist = model, cfg, kind, dist
+        self.device = next(model.parameters()).device
+        self.steps_per_epoch = len(loader)
+        self.total = _total_steps(cfg, loader)
+        self.warmup = int(cfg.warmup_epochs * self.steps_per_epoch)
+        self.opt = build_optimizer(model, cfg)
+        self.out = Path(cfg.out) if cfg.out else None
+        self.ckpt = self.out / "checkpoint.pt" if self.out else None
+        self.history = {"kind": kind, "config": cfg.to_dict(), "epochs": [], "steps": []}
+        self.step, self.lr = 0, 0.0
 
-    if resume:
-        if ckpt_path is None:
+    def restore(self) -> None:
+        """Continue from ``cfg.out/checkpoint.pt`` if there is one (rank 0 reads, every rank gets it)."""
+        if self.ckpt is None:
             raise ValueError("resume=True needs cfg.out, the directory that holds checkpoint.pt")
-        # Rank 0 reads (other nodes need no shared filesystem) and hands the state to every rank.
-        where = "cpu" if dist.active else device
-        state = dist.on_main(lambda: load_checkpoint(ckpt_path, map_location=where) if ckpt_path.exists() else None)
-        if state is not None:
-            _check_compatible(state, cfg, kind, ckpt_path)
-            try:
-                model.load_state_dict(state["model"])
-            except RuntimeError as e:
-                raise CheckpointError(f"{ckpt_path} does not fit this model: {str(e).splitlines()[0]}") from e
-            opt.load_state_dict(state["optimizer"])
-            step, history = state["step"], state["history"]
+        where = "cpu" if self.dist.active else self.device
+        state = self.dist.on_main(lambda: load_checkpoint(self.ckpt, map_location=where)
+                                  if self.ckpt.exists() else None)
+        if state is None:
+            return
+        _check_compatible(state, self.cfg, self.kind, self.ckpt)
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as e:
+            raise CheckpointError(f"{self.ckpt} does not fit this model: {str(e).splitlines()[0]}") from e
+        self.opt.load_state_dict(state["optimizer"])
+        self.step, self.history = state["step"], state["history"]
 
-    def save():
-        if ckpt_path is not None and dist.is_main:
-            save_checkpoint(ckpt_path, {"kind": kind, "config": cfg.to_dict(), "step": step,
-                                        "model": model.state_dict(), "optimizer": opt.state_dict(),
-                                        "history": history, "world_size": dist.world_size})
-            atomic_write_json(out / "history.json", history)
-        dist.barrier()  # the other ranks wait until the checkpoint is on disk
+    def save(self) -> None:
+        if self.ckpt is not None and self.dist.is_main:
+            save_checkpoint(self.ckpt, {"kind": self.kind, "config": self.cfg.to_dict(), "step": self.step,
+                                        "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                                        "history": self.history, "world_size": self.dist.world_size})
+            atomic_write_json(self.out / "history.json", self.history)
+        self.dist.barrier()  # the other ranks wait until the checkpoint is on disk
 
+    def train_step(self, step_loss, x, y) -> torch.Tensor:
+        """One optimiser step at the scheduled lr; the step's generator comes from (seed, step, rank)."""
+        self.lr = lr_at(self.step, self.total, self.warmup, self.cfg.lr)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr
+        rank = (self.dist.rank,) if self.dist.rank else ()  # rank 0 draws what a single process draws
+        try:
+            loss = step_loss(x, y, step_generator(self.cfg.seed, self.step, self.device, *rank))
+            optimizer_step(self.model, self.opt, loss, self.step, self.total)
+        except torch.OutOfMemoryError as e:
+            batch = len(x) * self.dist.world_size
+            raise TrainingOutOfMemoryError(
+                f"{self.kind}: out of memory at step {self.step} with batch_size {batch} on {self.device}; "
+                f"try a smaller batch (e.g. batch_size {max(2, batch // 2)}), a smaller model, or another "
+                f"device. The last checkpoint, if any, is intact.") from e
+        self.step += 1
+        return loss.detach()
+
+    def log(self, loss: torch.Tensor, stop_requested: bool, epoch: int) -> tuple[float, bool]:
+        """Read the loss back (the only host sync), stop on NaN, record it; returns (loss, stop)."""
+        value, stop = self.dist.loss_and_stop(loss, stop_requested)
+        if not math.isfinite(value):
+            last = f", the last good one is {self.ckpt}" if self.ckpt and self.ckpt.exists() else ""
+            raise TrainingDivergedError(
+                f"{self.kind}: loss became {value} at step {self.step} (epoch {epoch + 1}, lr {self.lr:.3g}); "
+                f"stopped without writing a checkpoint{last}. Lower the learning rate (lr) or check the input data.")
+        self.history["steps"].append({"step": self.step, "loss": value, "lr": self.lr})
+        return value, stop
+
+    def end_epoch(self, epoch, seconds, n_images, loss_sum, n_steps, on_epoch_end) -> None:
+        record = {"epoch": epoch + 1, "step": self.step, "loss": self.dist.mean(loss_sum / max(1, n_steps)),
+                  "lr": self.lr, "seconds": seconds, "images_per_s": n_images / seconds}
+        if self.dist.active:
+            record["world_size"] = self.dist.world_size
+        if on_epoch_end is not None and self.dist.is_main:
+            record.update(on_epoch_end(epoch + 1))
+        self.history["epochs"].append(record)
+        if (epoch + 1) % self.cfg.checkpoint_every == 0 or self.step == self.total:
+            self.save()
+
+
+def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist) -> dict:
+    run = _Run(model, loader, cfg, kind, dist)
+    if resume:
+        run.restore()
     model.train()
-    bar = tqdm(total=total, initial=step, desc=kind, unit="step", disable=not (progress and dist.is_main),
+    bar = tqdm(total=run.total, initial=run.step, desc=kind, unit="step", disable=not (progress and dist.is_main),
                dynamic_ncols=True)
     with _StopFlag() as stop:
-        while step < total:
-            epoch, start = divmod(step, steps_per_epoch)
-            t0, n_images, loss_sum, n_logged = time.perf_counter(), 0, torch.zeros((), device=device), 0
+        while run.step < run.total:
+            epoch, start = divmod(run.step, run.steps_per_epoch)
+            t0, n_images, loss_sum, n_steps = time.perf_counter(), 0, torch.zeros((), device=run.device), 0
             for x, y in loader.epoch(epoch, start):
-                lr = lr_at(step, total, warmup, cfg.lr)
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                batch = len(x) * dist.world_size  # the global batch
-                try:
-                    extra = (dist.rank,) if dist.rank else ()  # rank 0 draws what a single process draws
-                    loss = step_loss(x, y, step_generator(cfg.seed, step, device, *extra))
-                    optimizer_step(model, opt, loss, step, total)
-                except torch.OutOfMemoryError as e:
-                    raise TrainingOutOfMemoryError(
-                        f"{kind}: out of memory at step {step} with batch_size {batch} on {device}; "
-                        f"try a smaller batch (e.g. batch_size {max(2, batch // 2)}), a smaller model, or "
-                        f"another device. The last checkpoint, if any, is intact.") from e
-                step += 1
-                n_images += batch
-                loss_sum += loss.detach()
-                n_logged += 1
-                last = step == total or step % steps_per_epoch == 0
-                stopping = False
+                loss = run.train_step(step_loss, x, y)
+                n_images, loss_sum, n_steps = n_images + len(x) * dist.world_size, loss_sum + loss, n_steps + 1
+                last = run.step == run.total or run.step % run.steps_per_epoch == 0
                 # Ranks agree on the loss and on stopping at the log points only (one collective there).
-                if step % cfg.log_every == 0 or last or (stop.requested and not dist.active):
-                    value, stopping = dist.loss_and_stop(loss, stop.requested)  # the only host sync
-                    if not math.isfinite(value):
-                        raise TrainingDivergedError(
-                            f"{kind}: loss became {value} at step {step} (epoch {epoch + 1}, lr {lr:.3g}); "
-                            f"stopped without writing a checkpoint"
-                            + (f", the last good one is {ckpt_path}" if ckpt_path and ckpt_path.exists() else "")
-                            + ". Lower the learning rate (lr) or check the input data.")
-                    history["steps"].append({"step": step, "loss": value, "lr": lr})
-                    bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}")
+                if run.step % cfg.log_every == 0 or last or (stop.requested and not dist.active):
+                    value, stopping = run.log(loss, stop.requested, epoch)
+                    bar.set_postfix(loss=f"{value:.4f}", lr=f"{run.lr:.2e}")
+                    if stopping:
+                        run.save()
+                        bar.close()
+                        raise KeyboardInterrupt(f"interrupted at step {run.step}"
+                                                + (f"; checkpoint saved to {run.ckpt}" if run.ckpt else ""))
                 bar.update(1)
-                if stopping:
-                    save()
-                    bar.close()
-                    raise KeyboardInterrupt(f"interrupted at step {step}; checkpoint saved to {ckpt_path}"
-                                            if ckpt_path else f"interrupted at step {step}")
                 if last:
                     break
-            seconds = time.perf_counter() - t0
-            record = {"epoch": epoch + 1, "step": step, "loss": dist.mean(loss_sum / max(1, n_logged)), "lr": lr,
-                      "seconds": seconds, "images_per_s": n_images / seconds}
-            if dist.active:
-                record["world_size"] = dist.world_size
-            if on_epoch_end is not None and dist.is_main:
-                record.update(on_epoch_end(epoch + 1))
-            history["epochs"].append(record)
-            if (epoch + 1) % cfg.checkpoint_every == 0 or step == total:
-                save()
+            run.end_epoch(epoch, time.perf_counter() - t0, n_images, loss_sum, n_steps, on_epoch_end)
     bar.close()
-    return history
+    return run.history
 
 
 def _check_compatible(state: dict, cfg: PretrainConfig, kind: str, path: Path) -> None:
@@ -318,6 +362,17 @@ def _prepare(cfg: PretrainConfig, device: torch.device | None = None):
     return device, images, labels
 
 
+def pretraining_images(cfg: PretrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images of the run ``cfg`` describes, exactly as its loop sees them
+    (``cfg.train_subset`` drawn with ``cfg.seed``), with their labels: uint8 (N, C, H, W), int64 (N,).
+
+    Self-supervised pretraining never reads these labels; notebooks reveal some of them afterwards
+    (linear probe, fine-tuning, label-efficiency curves), so labelled subsets lie inside the
+    pretraining images, as they would in practice."""
+    _, images, labels = _prepare(cfg)
+    return images, labels
+
+
 def build_model(cfg: PretrainConfig, device=None) -> nn.Module:
     """The method (encoder + heads) of ``cfg`` with the initial weights of ``cfg.seed``."""
     torch.manual_seed(cfg.seed)
@@ -338,20 +393,21 @@ def method_hparams(cfg: PretrainConfig) -> dict:
     return METHODS[cfg.method].config_hparams(cfg)
 
 
-def _autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on CUDA when ``enabled``; a no-op elsewhere."""
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
 
 
 def views_loss_fn(model: nn.Module, cfg: PretrainConfig, device: torch.device, forward=None):
-    """``views_loss(x1, x2, generator) -> loss``: the method on two augmented views, in cfg's memory
-    format and precision (bf16 autocast on CUDA). ``forward`` may be a compiled ``model``."""
+    """``views_loss(views, generator) -> loss``: the method on its augmented views, in cfg's memory
+    format and precision (bf16 autocast on CUDA). ``forward`` may be a compiled or DDP-wrapped ``model``."""
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     forward = forward or model
 
-    def views_loss(x1, x2, g):
+    def views_loss(views, g):
         extra = {"generator": g} if getattr(model, "needs_generator", False) else {}  # masks / GAN noise
-        with _autocast(device, cfg.amp):
-            return forward(x1.contiguous(memory_format=fmt), x2.contiguous(memory_format=fmt), **extra)
+        with autocast(device, cfg.amp):
+            return forward(*(v.contiguous(memory_format=fmt) for v in views), **extra)
 
     return views_loss
 
@@ -359,34 +415,35 @@ def views_loss_fn(model: nn.Module, cfg: PretrainConfig, device: torch.device, f
 def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True, sync_bn: bool = False) -> dict:
     """Self-supervised pretraining of ``cfg.method``; returns ``{"method", "history", "config"}``.
 
-    Under torchrun (WORLD_SIZE > 1) it trains data-parallel (:mod:`sslkit.distributed`), with
-    SyncBatchNorm if ``sync_bn``; every rank returns, only rank 0's history has the kNN entries.
+    The method says which views it trains on (:meth:`sslkit.methods.Method.views`); each step
+    augments the batch into them and passes them back. Under torchrun (WORLD_SIZE > 1) it trains
+    data-parallel (:mod:`sslkit.distributed`), with SyncBatchNorm if ``sync_bn``; every rank
+    returns, only rank 0's history has the kNN entries.
     """
     validate(cfg)
     dist = distributed.setup(cfg.device)
     device, images, labels = _prepare(cfg, dist.device)
     model = build_model(cfg, device)
     forward = dist.wrap(model, sync_bn=sync_bn)  # DDP across ranks; the model itself in one process
-    loader = dist.loader(images, batch_size=cfg.batch_size, device=device, seed=cfg.seed)
-    augment = for_dataset(cfg.dataset, **model.augment_overrides)  # e.g. milder views for rotation
+    loader = training_loader(images, batch_size=cfg.batch_size, device=device, seed=cfg.seed, rank=dist.rank,
+                             world_size=dist.world_size)
+    views = model.views(cfg.dataset)
     views_loss = views_loss_fn(model, cfg, device, compile_model(forward, cfg))
 
     def step_loss(x, y, g):
-        return views_loss(augment(x, generator=g), augment(x, generator=g), g)
+        return views_loss(views(x, generator=g), g)
 
     on_epoch_end = None
     if cfg.knn_every and dist.is_main:
-        on_epoch_end = _knn_monitor(model.encoder, cfg, images, labels, augment, device)
+        on_epoch_end = _knn_monitor(model.encoder, cfg, images, labels, views.normalize, device)
     history = fit(model, step_loss, loader, cfg, cfg.method, resume=resume, progress=progress,
                   on_epoch_end=on_epoch_end, dist=dist)
     model.eval()
     return {"method": model, "history": history, "config": cfg}
 
 
-def _knn_monitor(encoder, cfg, train_images, train_labels, augment, device):
+def _knn_monitor(encoder, cfg, train_images, train_labels, normalize, device):
     """kNN accuracy every ``cfg.knn_every`` epochs on fixed subsets (bank from train, queries from test)."""
-    from sslkit.evaluate import extract_features, knn_accuracy
-
     g = torch.Generator().manual_seed(cfg.seed)
     bank = torch.randperm(len(train_images), generator=g)[: cfg.knn_bank]
     test_x, test_y = load(cfg.dataset, "test", root=cfg.data_dir)
@@ -397,56 +454,11 @@ def _knn_monitor(encoder, cfg, train_images, train_labels, augment, device):
     def monitor(epoch: int) -> dict:
         if epoch % cfg.knn_every:
             return {}
-        fb = extract_features(encoder, bank_x, augment.normalize)
-        fq = extract_features(encoder, q_x, augment.normalize)
+        fb = extract_features(encoder, bank_x, normalize)
+        fq = extract_features(encoder, q_x, normalize)
         return {"knn_acc": knn_accuracy(fb, bank_y, fq, q_y)}
 
     return monitor
-
-
-class Classifier(nn.Module):
-    """Backbone + linear layer, for supervised training and fine-tuning: (N, C, H, W) -> logits (N, K)."""
-
-    def __init__(self, encoder: nn.Module, num_classes: int):
-        super().__init__()
-        self.encoder = encoder
-        self.head = nn.Linear(encoder.feature_dim, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
-
-
-def train_supervised(cfg: PretrainConfig, *, encoder: nn.Module | None = None, train_idx=None,
-                     resume: bool = False, progress: bool = True) -> dict:
-    """Cross-entropy training of backbone + linear head with labels: the supervised baseline
-    (``encoder=None``: from scratch, same backbone and budget as ``cfg``) or full fine-tuning of a
-    pretrained ``encoder``. ``train_idx`` restricts the labelled images (label-efficiency curves).
-    Augmentation: random resized crop (scale 0.5-1) and flip, the usual supervised recipe.
-    Returns ``{"model", "history", "config"}``.
-    """
-    device, images, labels = _prepare(cfg)
-    if train_idx is not None:
-        images, labels = images[train_idx], labels[train_idx]
-    if encoder is None:
-        encoder = build_model(cfg).encoder
-    torch.manual_seed(cfg.seed)
-    model = Classifier(encoder, info(cfg.dataset)["num_classes"]).to(device)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    batch = min(cfg.batch_size, len(images))
-    loader = DeviceLoader(images, labels, batch_size=batch, device=device, shuffle=True, drop_last=True,
-                          seed=cfg.seed)
-    augment = for_dataset(cfg.dataset, crop_scale=(0.5, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0,
-                          solarize_p=0.0)
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-
-    def step_loss(x, y, g):
-        with _autocast(device, cfg.amp):
-            return nn.functional.cross_entropy(model(augment(x, generator=g).contiguous(memory_format=fmt)), y)
-
-    history = fit(model, step_loss, loader, cfg, "supervised", resume=resume, progress=progress)
-    model.eval()
-    return {"model": model, "history": history, "config": cfg}
 
 
 def load_pretrained(path, device="cpu") -> tuple[nn.Module, PretrainConfig]:
@@ -468,19 +480,21 @@ def load_pretrained(path, device="cpu") -> tuple[nn.Module, PretrainConfig]:
     return model.eval(), cfg
 
 
+def run_digest(fields: dict) -> str:
+    """A short hash of a run's settings: the name of its directory in the run cache."""
+    return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+
+
 def pretrained(cfg: PretrainConfig, root: str | Path | None = None, progress: bool = True) -> dict:
     """Pretrain ``cfg`` once and reuse it: the run lives in ``root/<method>-<dataset>-<config hash>``
-    and is resumed, so a finished run returns at once and an interrupted one continues.
+    (default :data:`sslkit.paths.RUN_CACHE`) and is resumed, so a finished run returns at once and an
+    interrupted one continues.
 
     This is how notebooks share an encoder (04 trains it, 05 and 09 reuse it) and how a reader
     skips training that already happened. ``cfg.out`` is ignored; the hash covers every other field.
     Asked for a run another process is training, it waits for it (:func:`sslkit.io.when_unlocked`).
     """
-    import hashlib
-    import json
-
     fields = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "device", "knn_every", "log_every")}
-    digest = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
-    root = Path(root) if root is not None else Path(__file__).resolve().parent.parent / "runs" / "cache"
-    run = dataclasses.replace(cfg, out=str(root / f"{cfg.method}-{cfg.dataset}-{digest}"))
+    root = Path(root) if root is not None else RUN_CACHE
+    run = dataclasses.replace(cfg, out=str(root / f"{cfg.method}-{cfg.dataset}-{run_digest(fields)}"))
     return when_unlocked(run.out, lambda: pretrain(run, resume=True, progress=progress))

@@ -221,7 +221,7 @@ def test_normalize_has_no_randomness_and_resizes():
     (dict(crop_scale=(0.5, 0.2)), "crop_scale"),
     (dict(crop_scale=(0.5, 1.5)), "crop_scale"),
     (dict(crop_ratio=(2.0, 1.0)), "crop_ratio"),
-    (dict(flip_p=1.5), "flip_p must be a probability"),
+    (dict(flip_p=1.5), r"flip_p must be in \[0, 1\], got 1.5"),
     (dict(jitter_p=-0.1), "jitter_p"),
     (dict(gray_p="x"), "gray_p"),
     (dict(blur_p=2), "blur_p"),
@@ -299,6 +299,39 @@ def test_property_finite_and_in_range(n, c, h, w, size, as_uint8, seed):
     assert ev.shape == (n, c, size, size) and ev.min() >= 0 and ev.max() <= 1
 
 
+# ---------------------------------------------------------------- views, recipes
+
+def test_views_make_each_group_in_one_call_and_repeat_for_the_same_generator():
+    from sslkit.augment import Views, asymmetric_pair, supervised
+
+    big, small = for_dataset("fashion-mnist"), for_dataset("fashion-mnist", 12, crop_scale=(0.05, 0.4))
+    calls = []
+    real = SimCLRAugment.__call__
+    views = Views([(big, 1), (big, 1), (small, 3)])
+
+    def counting(self, x, generator=None):
+        calls.append(len(x))
+        return real(self, x, generator)
+
+    x = images(5, 1, 28, 28)
+    SimCLRAugment.__call__ = counting
+    try:
+        out = views(x, generator=gen(0))
+    finally:
+        SimCLRAugment.__call__ = real
+    assert calls == [5, 5, 15]  # the three small views: one call on the stacked batch
+    assert [tuple(v.shape) for v in out] == [(5, 1, 28, 28)] * 2 + [(5, 1, 12, 12)] * 3
+    assert len(views) == 5 and views.sizes == [28, 28, 12, 12, 12] and views.channels == 1
+    assert all(torch.equal(a, b) for a, b in zip(out, views(x, generator=gen(0))))
+    assert not torch.equal(out[0], out[1]) and not torch.equal(out[2], out[3])
+    with pytest.raises(ValueError, match="positive integer"):
+        Views([(big, 0)])
+    first, second = asymmetric_pair("stl10")
+    assert (first.blur_p, first.solarize_p, second.blur_p, second.solarize_p) == (1.0, 0.0, 0.1, 0.2)
+    sup = supervised("cifar10")
+    assert sup.crop_scale == (0.5, 1.0) and sup.jitter_p == sup.gray_p == sup.blur_p == sup.solarize_p == 0.0
+
+
 # ---------------------------------------------------------------- GPU and benchmark smoke
 @pytest.mark.cuda
 def test_cuda_matches_contract():
@@ -314,7 +347,7 @@ def test_cuda_matches_contract():
 
 def test_bench_smoke(monkeypatch):
     import sslkit.data
-    from sslkit.bench import bench_augment, format_bench
+    from sslkit.tools.bench import bench_augment, format_bench
 
     # the real loader is tested elsewhere; small made-up digits keep this fast and offline
     monkeypatch.setattr(sslkit.data, "load", lambda name, split, root=None: (images(40, 1, 8, 8), torch.zeros(40)))

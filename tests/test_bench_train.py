@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from sslkit import train
-from sslkit.bench import _train_api, bench_train, count_flops, format_bench, peak_tflops
-from sslkit.cli import main
+from sslkit.tools.bench import bench_train, count_flops, format_bench, peak_tflops
+from sslkit.tools.cli import main
 from sslkit.config import resolve
 
 TINY = dict(steps=2, batch_size=32, width=8, warmup=1, rounds=2, threads=1)
@@ -30,15 +30,14 @@ def test_bench_train_measures_both_pipelines(workers):
 
 def test_flop_counter_counts_forward_and_backward():
     cfg = resolve("quick", width=8, device="cpu")
-    views_loss_fn = _train_api()[0]
     counts = {}
     for dev in ("meta", "cpu"):
         model = train.build_model(cfg, dev)
-        counts[dev] = count_flops(views_loss_fn(model, cfg, torch.device(dev)), model, 16, 1, 28)
+        counts[dev] = count_flops(train.views_loss_fn(model, cfg, torch.device(dev)), model, 16, 1, [28, 28])
         assert all(p.grad is None for p in model.parameters())  # leaves no gradients behind
     assert counts["meta"] == counts["cpu"] > 0
     model = train.build_model(cfg, "meta")
-    assert count_flops(views_loss_fn(model, cfg, torch.device("meta")), model, 32, 1, 28) > counts["meta"]
+    assert count_flops(train.views_loss_fn(model, cfg, torch.device("meta")), model, 32, 1, [28, 28]) > counts["meta"]
 
 
 def test_peak_table():
@@ -68,7 +67,6 @@ def test_command_line(tmp_path, capsys):
 def test_sslkit_steps_on_cuda_never_sync(optimizer):
     """pretrain's step on CUDA (bf16 autocast, channels_last): no host sync inside a step; the loss is
     read back once at the end."""
-    from sslkit.augment import for_dataset
     from sslkit.data import DeviceLoader, load
 
     cfg = resolve("full", dataset="fashion-mnist", backbone="convnet", width=8, batch_size=64, optimizer=optimizer,
@@ -78,9 +76,8 @@ def test_sslkit_steps_on_cuda_never_sync(optimizer):
     assert cfg.amp and cfg.channels_last
     assert model.encoder.features[0][0].weight.is_contiguous(memory_format=torch.channels_last)
     opt = train.build_optimizer(model, cfg)
-    views_loss_fn, optimizer_step, _ = _train_api()
-    views_loss = views_loss_fn(model, cfg, dev)
-    augment = for_dataset("fashion-mnist")
+    views_loss = train.views_loss_fn(model, cfg, dev)
+    views = model.views("fashion-mnist")
     x, _ = load("fashion-mnist", "train")
     loader = DeviceLoader(x[:1024], None, batch_size=64, device=dev, seed=0)
     batches = loader.epoch(0)  # the epoch's order is copied to the device here, before the steps
@@ -88,9 +85,8 @@ def test_sslkit_steps_on_cuda_never_sync(optimizer):
     def step(i):
         xb, _ = next(batches)
         g = train.step_generator(cfg.seed, i, dev)
-        v1, v2 = augment(xb, generator=g), augment(xb, generator=g)
-        loss = views_loss(v1, v2, g)
-        optimizer_step(model, opt, loss, i, 100)
+        loss = views_loss(views(xb, generator=g), g)
+        train.optimizer_step(model, opt, loss, i, 100)
         return loss.detach()
 
     step(0)  # first call: per-device constants, cuDNN / cuBLAS handles
@@ -115,12 +111,13 @@ def test_bench_train_on_cuda():
         assert r["sslkit_peak_fraction"] is not None
 
 
-@pytest.mark.parametrize("method", ["byol", "mae", "dcgan", "relative-position"])
+@pytest.mark.parametrize("method", ["byol", "mae", "dcgan", "relative-position", "dino"])
 def test_bench_train_times_other_methods(method):
     """`bench train --method M` times M's steps in both pipelines (FLOPs counted for M's passes)."""
     r = bench_train("fashion-mnist", device="cpu", workers=0, method=method, **TINY)
     assert r["method"] == method and r["sslkit_loss_finite"] and r["reference_loss_finite"]
     cfg = resolve("quick", width=TINY["width"], device="cpu")  # SimCLR, same network and batch
     simclr = train.build_model(cfg, "meta")
-    simclr_flops = count_flops(_train_api()[0](simclr, cfg, torch.device("meta")), simclr, TINY["batch_size"], 1, 28)
+    simclr_flops = count_flops(train.views_loss_fn(simclr, cfg, torch.device("meta")), simclr, TINY["batch_size"], 1,
+                               [28, 28])
     assert r["flops_per_step"] > 0 and r["flops_per_step"] != simclr_flops

@@ -123,7 +123,7 @@ def _cells_to_run(nb) -> list[int]:
         return hits[0]
 
     return [index(lambda c: "parameters" in c.metadata.get("tags", []), "parameters"),
-            index(lambda c: "sslkit.notebooks.setup(" in c.source, "setup"),
+            index(lambda c: "sslkit.teach.notebooks.setup(" in c.source, "setup"),
             index(lambda c: "x_train, y_train = data.load(" in c.source, "data"),
             index(lambda c: "photos = widgets.sample_photos(" in c.source, "photos"),
             index(lambda c: "widgets.augmentation_explorer(" in c.source, "explorer")]

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from sslkit.classroom import exercises, layout_problems, make_student_copies, stub, student_copy
-from sslkit.notebooks import NOTEBOOK_DIR
+from sslkit.teach.classroom import exercises, layout_problems, make_student_copies, stub, student_copy
+from sslkit.teach.notebooks import NOTEBOOK_DIR
 
 BOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
@@ -115,7 +115,7 @@ def test_refuses_to_overwrite_the_instructor_copies(tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    from sslkit.cli import main
+    from sslkit.tools.cli import main
 
     assert main(["make-student-copies", "--out", str(tmp_path / "s"), "--only", "02",
                  "--instructor", str(tmp_path / "i")]) == 0

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sslkit.cli import main
+from sslkit.tools.cli import main
 
 TINY = ["--width", "8", "--batch-size", "32", "--train-subset", "256", "--epochs", "1", "--device", "cpu",
         "--no-progress"]

@@ -2,8 +2,8 @@ import csv
 
 import pytest
 
-from sslkit.cli import main
-from sslkit.compare import RANDOM_INIT, compare, markdown_table
+from sslkit.tools.cli import main
+from sslkit.tools.compare import RANDOM_INIT, compare, markdown_table
 from sslkit.methods import METHODS
 
 TINY = dict(width=8, batch_size=32, train_subset=256, proj_hidden=32, proj_dim=16, device="cpu",
@@ -65,27 +65,26 @@ def test_compare_cli_rejects_bad_values_before_training(args, msg, tmp_path, cap
 
 def _stub_training(monkeypatch):
     """Replace pretraining and evaluation by stubs that record the configs; returns that list."""
-    import sslkit.evaluate
-    import sslkit.train
+    import sslkit.tools.compare as compare_module
 
     seen = {"cfgs": [], "data": []}
 
     def fake_pretrain(cfg, progress=True):
         seen["cfgs"].append(cfg)
         hist = {"steps": [{"step": cfg.max_steps or 1, "loss": 1.0}], "epochs": [{"seconds": 2.0}]}
-        return {"method": sslkit.train.build_model(cfg), "history": hist, "config": cfg}
+        return {"method": compare_module.build_model(cfg), "history": hist, "config": cfg}
 
     def fake_evaluate(encoder, dataset, protocols, device=None, seed=0, data=None, **kw):
         seen["data"].append(tuple(len(d) for d in data))
         return {"knn_acc": 0.5, "linear_probe_acc": 0.5, "linear_probe_k10_acc": 0.5}
 
-    monkeypatch.setattr(sslkit.train, "pretrain", fake_pretrain)
-    monkeypatch.setattr(sslkit.evaluate, "evaluate_encoder", fake_evaluate)
+    monkeypatch.setattr(compare_module, "pretrain", fake_pretrain)
+    monkeypatch.setattr(compare_module, "evaluate_encoder", fake_evaluate)
     return seen
 
 
 def test_full_profile_trains_each_method_with_its_recipe(monkeypatch, tmp_path):
-    """In `full` every method gets its FULL_RECIPES entry (the caller's overrides still win) and the
+    """In `full` every method gets its class's full_recipe (the caller's overrides still win) and the
     same number of epochs; the table then shows each method's batch, optimiser and lr."""
     seen = _stub_training(monkeypatch)
     result = compare("full", methods="simclr,moco,simsiam,dcgan", dataset="fashion-mnist", backbone="convnet",

@@ -34,7 +34,8 @@ def test_bad_values(kw, msg):
 
 
 def test_full_profile_applies_each_methods_recipe_under_user_overrides():
-    from sslkit.config import FULL_RECIPES, PROFILES
+    from sslkit.config import PROFILES
+    from sslkit.methods import METHODS
 
     byol = resolve("full", method="byol")
     assert (byol.lr, byol.proj_hidden, byol.proj_dim) == (0.24, 1024, 256)
@@ -52,8 +53,12 @@ def test_full_profile_applies_each_methods_recipe_under_user_overrides():
     mae = resolve("full", method="mae")
     assert (mae.optimizer, mae.lr, mae.betas, mae.weight_decay) == ("adamw", 3e-4, (0.9, 0.95), 0.05)
     assert resolve("quick", method="dcgan").betas == (0.9, 0.999)
-    from sslkit.methods import METHODS
-    assert set(FULL_RECIPES) == set(METHODS)  # every method has its recipe
+    dino = resolve("full", method="dino")
+    assert (dino.optimizer, dino.lr, dino.lars_eta, dino.lars_clip, dino.batch_size) == ("lars", 0.3, 0.02, True, 256)
+    for name, cls in METHODS.items():  # every method documents its recipe and where it comes from
+        assert cls.full_recipe and cls.recipe_source and cls.family and cls.display_name and cls.paper, name
+        cfg = resolve("full", method=name)
+        assert all(getattr(cfg, k) == (tuple(v) if isinstance(v, list) else v) for k, v in cls.full_recipe.items())
 
 
 @pytest.mark.parametrize("betas", [(0.9,), (0.9, 1.0), (-0.1, 0.9), "0.9,0.99", (0.9, None), (True, 0.9)])

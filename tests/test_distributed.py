@@ -1,6 +1,6 @@
 """Data-parallel pretraining (sslkit.distributed) on CPU: 2 processes, gloo backend.
 
-The claims of the README's "Scaling out" section, each against one process with the global batch:
+The claims of docs/scaling-out.md, each against one process with the global batch:
 (a) the gathered losses and their gradients, (b) DDP training steps, (c) resuming a 2-process
 checkpoint in 1 process, and the torchrun command line. The workers run once, in W processes
 started by torch.multiprocessing (most of the time goes into starting Python and importing torch),
@@ -22,10 +22,10 @@ from torch import nn
 import sslkit.train as train
 from sslkit import distributed
 from sslkit.config import resolve
-from sslkit.data import DeviceLoader
+from sslkit.data import DeviceLoader, ShardedLoader, training_loader
 from sslkit.io import load_checkpoint
-from sslkit.losses import barlow_twins_loss, nt_xent, vicreg_loss
-from sslkit.methods import METHODS, MoCo, SimCLR
+from sslkit.losses import barlow_twins_loss, dino_loss, nt_xent, vicreg_loss
+from sslkit.methods import DINO, METHODS, MoCo, SimCLR
 from sslkit.models import build_backbone
 
 REPO = Path(__file__).resolve().parent.parent
@@ -123,6 +123,16 @@ def _losses_worker(dist, out):
         MoCo(build_backbone("convnet", 1, width=2), proj_hidden=8, proj_dim=4, queue_size=6)(x1, x2)
     except ValueError as e:
         result["moco_small_queue"] = str(e)
+    # DINO: the centre follows the mean teacher output of ALL ranks; its loss is a per-sample mean.
+    torch.manual_seed(0)
+    dino = _no_batchnorm(DINO(build_backbone("convnet", 1, width=2), proj_hidden=8, proj_dim=4, prototypes=6))
+    g = torch.Generator().manual_seed(2)
+    views = [torch.rand(4, 1, 8, 8, generator=g) for _ in range(3)]  # 2 global + 1 local, global batch 4
+    mine_views = [v[dist.rank * 2:(dist.rank + 1) * 2] for v in views]
+    loss = dino(*mine_views)
+    loss.backward()
+    result["dino"] = {"center": dino.center.clone(), "loss": loss.detach(),
+                      "grad": torch.cat([p.grad.flatten() for p in dino.parameters() if p.grad is not None])}
     torch.save(result, out / f"rank{dist.rank}.pt")
 
 
@@ -133,13 +143,14 @@ def _methods_worker(dist, out):
         cfg = resolve("quick", method=name, width=2, proj_hidden=8, proj_dim=4, device="cpu", channels_last=False)
         model = train.build_model(cfg)
         forward = dist.wrap(model)
+        views = model.views(cfg.dataset)
         g = torch.Generator().manual_seed(dist.rank)  # each rank its own images
         losses = []
         for _ in range(2):
-            x1, x2 = (torch.randn(4, 1, 28, 28, generator=g) for _ in range(2))
+            x = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8, generator=g)
             extra = {"generator": g} if model.needs_generator else {}
             model.zero_grad()
-            loss = forward(x1, x2, **extra)
+            loss = forward(*views(x, generator=g), **extra)
             loss.backward()
             losses.append(loss.item())
         grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
@@ -221,6 +232,22 @@ def test_moco_enqueues_the_keys_of_all_ranks(gathered):
     assert "must be >= 2 * batch_size = 8" in gathered[0]["moco_small_queue"]  # the global batch counts
 
 
+def test_dino_centre_is_the_global_mean_and_its_gradient_the_big_batch(gathered):
+    """One process with the global batch of 4 computes the same centre (on every rank) and, since the
+    loss is a per-sample mean, DDP's averaged gradient equals its gradient."""
+    torch.manual_seed(0)
+    dino = _no_batchnorm(DINO(build_backbone("convnet", 1, width=2), proj_hidden=8, proj_dim=4, prototypes=6))
+    g = torch.Generator().manual_seed(2)
+    views = [torch.rand(4, 1, 8, 8, generator=g) for _ in range(3)]
+    loss = dino(*views)
+    loss.backward()
+    grad = torch.cat([p.grad.flatten() for p in dino.parameters() if p.grad is not None])
+    for r in gathered:
+        torch.testing.assert_close(r["dino"]["center"], dino.center)
+    torch.testing.assert_close(torch.stack([r["dino"]["loss"] for r in gathered]).mean(), loss.detach())
+    torch.testing.assert_close(sum(r["dino"]["grad"] for r in gathered) / W, grad)
+
+
 # ------------------------------------------------------------------ (b), (c) DDP steps, resume on 1 process
 
 def _no_batchnorm(module: nn.Module) -> nn.Module:
@@ -256,7 +283,8 @@ def run(dist, cfg, resume=False):
     augmentations: the only difference left between W processes and one is then the arithmetic."""
     model = tiny_simclr()
     forward = dist.wrap(model)
-    loader = dist.loader(tiny_images(), batch_size=cfg.batch_size, device="cpu", seed=cfg.seed)
+    loader = training_loader(tiny_images(), batch_size=cfg.batch_size, device="cpu", seed=cfg.seed, rank=dist.rank,
+                             world_size=dist.world_size)
 
     def step_loss(x, y, g):
         x = x.float() / 255
@@ -342,7 +370,7 @@ def test_every_method_trains_data_parallel(workers):
 def test_sharded_loader_splits_the_single_process_batches(world):
     images = tiny_images()
     single = DeviceLoader(images, batch_size=16, shuffle=True, drop_last=True, seed=3)
-    shards = [distributed.ShardedLoader(images, batch_size=16, seed=3, rank=r, world_size=world) for r in range(world)]
+    shards = [ShardedLoader(images, batch_size=16, seed=3, rank=r, world_size=world) for r in range(world)]
     assert all(len(s) == len(single) == 4 for s in shards)
     for epoch, start in ((0, 0), (1, 0), (1, 3)):
         ranks = [list(s.epoch(epoch, start)) for s in shards]
@@ -356,7 +384,7 @@ def test_sharded_loader_splits_the_single_process_batches(world):
 
 def test_sharded_loader_refuses_an_uneven_split():
     with pytest.raises(ValueError, match="batch_size=10 .* divisible by the 4 processes; use e.g. 8 or 12"):
-        distributed.ShardedLoader(tiny_images(), batch_size=10, rank=0, world_size=4)
+        ShardedLoader(tiny_images(), batch_size=10, rank=0, world_size=4)
 
 
 def test_scaled_lr():
@@ -372,7 +400,7 @@ def test_single_process_creates_no_process_group(tmp_path):
     assert not dist.active and dist.is_main
     model = nn.Linear(2, 2)
     assert dist.wrap(model, sync_bn=True) is model  # no DDP, no SyncBatchNorm
-    assert isinstance(dist.loader(tiny_images(), batch_size=16, device="cpu", seed=0), DeviceLoader)
+    assert isinstance(training_loader(tiny_images(), batch_size=16, device="cpu", seed=0), DeviceLoader)
     train.pretrain(resolve("quick", width=2, batch_size=16, train_subset=64, max_steps=2, proj_hidden=8, proj_dim=4,
                            device="cpu", channels_last=False), progress=False)
     assert not torch.distributed.is_initialized()
@@ -384,7 +412,7 @@ def test_sync_bn_on_cpu_is_a_clear_error():
 
 
 def test_base_lr_is_scaled_to_the_global_batch(tmp_path, capsys):
-    from sslkit.cli import main
+    from sslkit.tools.cli import main
 
     assert main(["pretrain", "--lr", "0.1", "--base-lr", "0.1", "--out", str(tmp_path)]) == 2
     assert "either --lr or --base-lr" in capsys.readouterr().err
@@ -415,10 +443,10 @@ def test_torchrun_two_processes_then_resume_in_one(tmp_path):
     assert r.stdout.count("pretraining simclr") == 1 and "= 2 processes x 16" in r.stdout  # rank 0 speaks
     state = load_checkpoint(out / "checkpoint.pt")
     assert state["step"] == 2 and state["world_size"] == 2
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "history.json", "metrics.json"]  # no leftovers
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "checkpoint.pt", "history.json", "metrics.json"]
     assert json.loads((out / "metrics.json").read_text())["steps"] == 2
 
-    from sslkit.cli import main
+    from sslkit.tools.cli import main
 
     assert main(["pretrain", *TINY, "--max-steps", "3", "--resume", "--out", str(out)]) == 0
     state = load_checkpoint(out / "checkpoint.pt")
@@ -449,7 +477,7 @@ def test_ctrl_c_under_torchrun_saves_once_and_resumes_in_one_process(tmp_path):
     step = load_checkpoint(out / "checkpoint.pt")["step"]
     assert 64 <= step < 192 and (step % 25 == 0 or step % 64 == 0)  # a log point or an epoch end
 
-    from sslkit.cli import main
+    from sslkit.tools.cli import main
 
     assert main(["pretrain", *args, "--resume"]) == 0
     state = load_checkpoint(out / "checkpoint.pt")

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from sslkit import augment
-from sslkit.classroom import exercises, layout_problems
-from sslkit.exercises import CHECKS, ExerciseError
-from sslkit.exercises import nb01, nb02, nb03, nb05
-from sslkit.notebooks import NOTEBOOK_DIR
+from sslkit.teach.classroom import exercises, layout_problems
+from sslkit.teach.exercises import CHECKS, ExerciseError
+from sslkit.teach.exercises import nb01, nb02, nb03, nb05
+from sslkit.teach.notebooks import NOTEBOOK_DIR
 
 
 def wrong(check, *args, match):
@@ -249,7 +249,7 @@ def _check_notebook(prefix):
     found = exercises(nb)
     assert 2 <= len(found) <= 4, f"{BOOKS[prefix].name} has {len(found)} exercises; each notebook needs 2-4"
     for ex in found:
-        assert ex.check in CHECKS, f"{BOOKS[prefix].name}: {ex.title!r} calls {ex.check}, not in sslkit.exercises"
+        assert ex.check in CHECKS, f"{BOOKS[prefix].name}: {ex.title!r} calls {ex.check}, not in sslkit.teach.exercises"
     return found
 
 
@@ -273,7 +273,7 @@ def test_notebook_04_checks_accept_right_and_name_wrong_answers():
 
     import torch.nn.functional as F
 
-    from sslkit.exercises import ExerciseError, check_effective_rank, check_gather_bound
+    from sslkit.teach.exercises import ExerciseError, check_effective_rank, check_gather_bound
 
     assert check_gather_bound(math.log(511), math.log(4095))
     with pytest.raises(ExerciseError, match="images, not views"):

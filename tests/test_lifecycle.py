@@ -1,11 +1,11 @@
-"""sslkit.lifecycle: LoRA, freezing, fine-tuning variants, prototypes, replay, continual-learning metrics."""
+"""sslkit.scenarios.lifecycle: LoRA, freezing, fine-tuning variants, prototypes, replay, continual-learning metrics."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from sslkit.config import resolve
-from sslkit.lifecycle import (LoRA, ReplayBuffer, adapt, add_lora, average_accuracy, backward_transfer,
+from sslkit.scenarios.lifecycle import (LoRA, ReplayBuffer, adapt, add_lora, average_accuracy, backward_transfer,
                               class_incremental_tasks, continual_learning, count_parameters, few_shot, forgetting,
                               freeze, merge_lora, peft_encoder, prototype_predict, prototypes, variant_classifier)
 from sslkit.models import ConvNet
@@ -261,7 +261,7 @@ def test_continual_learning_matrices():
 # ------------------------------------------------------------------------------ notebook 09 checks
 
 def test_exercise_checks_accept_right_and_reject_wrong_answers():
-    from sslkit.exercises import ExerciseError, check_forgetting, check_lora_parameter_count, check_nearest_class_mean
+    from sslkit.teach.exercises import ExerciseError, check_forgetting, check_lora_parameter_count, check_nearest_class_mean
 
     assert check_lora_parameter_count(lambda layer, r: count_parameters(LoRA(layer, r)))
     with pytest.raises(ExerciseError, match="fan_in"):

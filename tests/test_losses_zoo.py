@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sslkit.losses import barlow_twins_loss, infonce_queue, negative_cosine, sigmoid_pairwise, vicreg_loss
+from sslkit.losses import barlow_twins_loss, dino_loss, infonce_queue, negative_cosine, sigmoid_pairwise, vicreg_loss
 
 
 def rand(*shape, seed=0, dtype=torch.float64, grad=False):
@@ -157,6 +157,48 @@ def test_sigmoid_pairwise_negatives_make_collapse_costly():
     assert diag_only(collapsed).item() == pytest.approx(diag_only(eye).item())
 
 
+# ----------------------------------------------------------------------------------- DINO
+
+def reference_dino(student, teacher, center, ts, tt):
+    """Caron et al. Eq. (3) / Algorithm 1 as loops: every global view g of the teacher against every other
+    view v of the student, cross-entropy per image, averaged over images and pairs."""
+    total, pairs = 0.0, 0
+    for g, t in enumerate(teacher):
+        for v, s in enumerate(student):
+            if v == g:
+                continue
+            for i in range(len(t)):
+                p = [math.exp((t[i, k] - center[k]) / tt) for k in range(len(center))]
+                z = sum(p)
+                log_q = torch.log_softmax(s[i] / ts, 0)
+                total = total - sum(p[k] / z * log_q[k] for k in range(len(center)))
+            pairs += 1
+    return total / (pairs * len(teacher[0]))
+
+
+def test_dino_loss_matches_the_reference_loop_and_gradcheck():
+    student = [rand(3, 5, seed=s, grad=True) for s in range(4)]  # 2 global + 2 local views, K = 5
+    teacher = [rand(3, 5, seed=10 + s) for s in range(2)]
+    center = rand(5, seed=20)
+    got = dino_loss(student, teacher, center, 0.1, 0.04)
+    want = reference_dino([s.detach() for s in student], teacher, center.tolist(), 0.1, 0.04)
+    assert got.item() == pytest.approx(float(want), rel=1e-9)
+    assert torch.autograd.gradcheck(lambda *s: dino_loss(s, teacher, center, 0.1, 0.04), tuple(student))
+
+
+def test_dino_loss_gives_no_gradient_to_the_teacher_and_its_minimum_is_the_teacher_entropy():
+    teacher = [rand(4, 6, seed=1, grad=True), rand(4, 6, seed=2, grad=True)]
+    center = torch.zeros(6, dtype=torch.float64)
+    targets = [torch.softmax(t.detach() / 0.04, 1) for t in teacher]
+    # a student that outputs exactly the other global view's distribution pays only that entropy
+    student = [(0.1 * torch.log(targets[1])).requires_grad_(), (0.1 * torch.log(targets[0])).requires_grad_()]
+    loss = dino_loss(student, teacher, center, 0.1, 0.04)
+    entropy = sum(-(p * p.log()).sum(1).mean() for p in targets) / 2
+    assert loss.item() == pytest.approx(entropy.item(), rel=1e-6)
+    loss.backward()
+    assert all(t.grad is None for t in teacher)
+
+
 # ----------------------------------------------------------------------------- bad arguments
 
 @pytest.mark.parametrize("call,exc,msg", [
@@ -165,7 +207,7 @@ def test_sigmoid_pairwise_negatives_make_collapse_costly():
     (lambda: negative_cosine(torch.zeros(0, 2), torch.zeros(0, 2)), ValueError, "at least 1"),
     (lambda: barlow_twins_loss(torch.zeros(1, 3), torch.zeros(1, 3)), ValueError, "at least 2"),
     (lambda: barlow_twins_loss(torch.zeros(4, 3), torch.zeros(4, 3), lambd=-1), ValueError, "lambd must be >= 0"),
-    (lambda: barlow_twins_loss(torch.zeros(4, 3), torch.zeros(4, 3), lambd="x"), ValueError, "lambd must be a number"),
+    (lambda: barlow_twins_loss(torch.zeros(4, 3), torch.zeros(4, 3), lambd="x"), ValueError, "lambd must be a finite number"),
     (lambda: vicreg_loss(torch.zeros(4, 3), torch.zeros(4, 2)), ValueError, "same shape|shape"),
     (lambda: vicreg_loss(torch.zeros(4, 3), torch.zeros(4, 3), sim=-1), ValueError, "sim must be >= 0"),
     (lambda: vicreg_loss(torch.zeros(4, 3), torch.zeros(4, 3), eps=0), ValueError, "eps must be > 0"),
@@ -176,7 +218,12 @@ def test_sigmoid_pairwise_negatives_make_collapse_costly():
      "temperature must be > 0"),
     (lambda: sigmoid_pairwise(torch.zeros(4, 3), torch.zeros(4, 3), t=0), ValueError, "t .*must be > 0"),
     (lambda: sigmoid_pairwise(torch.zeros(4, 3), torch.zeros(4, 3), t=torch.ones(2)), ValueError, "one element"),
-    (lambda: sigmoid_pairwise(torch.zeros(4, 3), torch.zeros(4, 3), b="0"), ValueError, "b must be a number"),
+    (lambda: sigmoid_pairwise(torch.zeros(4, 3), torch.zeros(4, 3), b="0"), ValueError, "b must be a finite number"),
+    (lambda: dino_loss([torch.zeros(2, 3)], [torch.zeros(2, 3)], torch.zeros(3)), ValueError, "at least 2 student"),
+    (lambda: dino_loss([torch.zeros(2, 3)] * 2, [torch.zeros(2, 4)], torch.zeros(3)), ValueError, "same shape"),
+    (lambda: dino_loss([torch.zeros(2, 3)] * 2, [torch.zeros(2, 3)], torch.zeros(4)), ValueError, "K = 3"),
+    (lambda: dino_loss([torch.zeros(2, 3)] * 2, [torch.zeros(2, 3)], torch.zeros(3), 0.1, 0), ValueError,
+     "teacher_temp must be > 0"),
 ])
 def test_invalid_arguments(call, exc, msg):
     with pytest.raises(exc, match=msg):

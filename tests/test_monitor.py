@@ -1,10 +1,10 @@
-"""sslkit.monitor: planted-surge streams, EWMA / CUSUM charts, calibration and detection metrics."""
+"""sslkit.scenarios.monitor: planted-surge streams, EWMA / CUSUM charts, calibration and detection metrics."""
 import math
 
 import numpy as np
 import pytest
 
-from sslkit.monitor import (CUSUM, EWMA, binomial_sigma, calibrate, cusum, detection_metrics, ewma, ewma_limit,
+from sslkit.scenarios.monitor import (CUSUM, EWMA, binomial_sigma, calibrate, cusum, detection_metrics, ewma, ewma_limit,
                             false_alarm_rate, first_alarm, make_streams, run, step_rates)
 
 
@@ -47,7 +47,7 @@ def test_surge_free_streams(pool):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(intensity=6.0), "exceeds 1; the largest possible intensity here is 5.00"),
-    (dict(intensity=0.0), "intensity must be in"),
+    (dict(intensity=0.0), "intensity must be > 0"),
     (dict(intensity=float("nan")), "intensity must be a finite number"),
     (dict(surge_start=90, surge_length=20), r"surge \[90, 110\) does not fit in a stream of length 100"),
     (dict(length=0), "length must be > 0"),
@@ -133,12 +133,12 @@ def test_ewma_variance_matches_theory():
 @pytest.mark.parametrize("make, match", [
     (lambda: EWMA(0.2, lam=0.0), r"lam must be in \(0, 1\]"),
     (lambda: EWMA(0.2, lam=1.5), r"lam must be in \(0, 1\]"),
-    (lambda: CUSUM(0.2, k=-0.1), r"k must be in \[0, inf\)"),
+    (lambda: CUSUM(0.2, k=-0.1), r"k must be >= 0"),
     (lambda: CUSUM("0.2"), "mu0 must be a finite number"),
     (lambda: run(CUSUM(0.2), [[]]), r"x must be a sequence"),
     (lambda: run(CUSUM(0.2), [0.1, float("nan")]), "nan or inf"),
     (lambda: run("cusum", [0.1]), "detector must be an EWMA or CUSUM"),
-    (lambda: ewma_limit(0.2, -1.0, 0.1), r"sigma must be in \[0, inf\)"),
+    (lambda: ewma_limit(0.2, -1.0, 0.1), r"sigma must be >= 0"),
     (lambda: calibrate(CUSUM(0.2), np.zeros((10, 5)), 0.05), "needs at least 20 surge-free streams"),
     (lambda: calibrate(CUSUM(0.2), np.zeros((10, 5)), 0.0), r"false_alarm_prob must be in \(0, 1\)"),
 ])
@@ -228,7 +228,7 @@ def _classifier(neg, tpr, fpr, seed):
 def test_a_better_classifier_detects_sooner(pool):
     """The monitor sees the surge through the classifier: the flagged fraction rises by about
     (tpr - fpr) (intensity - 1) p0, so a classifier with a larger tpr - fpr is detected sooner and more often."""
-    from sslkit.monitor import evaluate_monitor, make_experiment
+    from sslkit.scenarios.monitor import evaluate_monitor, make_experiment
 
     ref_pool = np.roll(pool, 7)  # another held-out pool: the same items in another order
     exp = make_experiment(ref_pool, pool, n_streams=200, length=300, surge_start=200, surge_length=60,
@@ -252,8 +252,8 @@ def test_pictures_and_explorer(pool):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sslkit.monitor import evaluate_monitor, make_experiment
-    from sslkit.monitor_viz import monitor_explorer, plot_delays, plot_monitor
+    from sslkit.scenarios.monitor import evaluate_monitor, make_experiment
+    from sslkit.teach.monitor_viz import monitor_explorer, plot_delays, plot_monitor
 
     exp = make_experiment(pool, pool, n_streams=30, length=120, surge_start=80, surge_length=30, per_step=5)
     r = {d: evaluate_monitor(exp, pool, pool, d, false_alarm_prob=0.1) for d in ("ewma", "cusum")}
@@ -276,8 +276,8 @@ def test_pictures_and_explorer(pool):
 
 
 def test_exercise_checks():
-    from sslkit.exercises import ExerciseError
-    from sslkit.exercises.nb07 import check_delays, check_ewma, check_expected_shift
+    from sslkit.teach.exercises import ExerciseError
+    from sslkit.teach.exercises.nb07 import check_delays, check_ewma, check_expected_shift
 
     def my_ewma(x, lam, mu0, start=None):
         z, out = mu0 if start is None else start, []

