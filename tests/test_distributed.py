@@ -24,7 +24,7 @@ from sslkit import distributed
 from sslkit.config import resolve
 from sslkit.data import DeviceLoader, ShardedLoader, training_loader
 from sslkit.io import load_checkpoint
-from sslkit.losses import barlow_twins_loss, dino_loss, nt_xent, vicreg_loss
+from sslkit.losses import barlow_twins_loss, nt_xent, vicreg_loss
 from sslkit.methods import DINO, METHODS, MoCo, SimCLR
 from sslkit.models import build_backbone
 

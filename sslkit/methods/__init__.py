@@ -43,7 +43,8 @@ def build_method(name: str, encoder, **hparams) -> Method:
 def table(full: bool = False) -> str:
     """The registered methods as a Markdown table, from their classes: name, ``--method``, family, paper;
     ``full=True`` adds each one's full recipe (its changes to the ``full`` profile) and its source."""
-    head = ["method", "`--method`", "family", "paper"] + (["full recipe (changes to the `full` profile)"] if full else [])
+    head = ["method", "`--method`", "family", "paper"]
+    head += ["full recipe (changes to the `full` profile)"] if full else []
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for name, cls in METHODS.items():
         cells = [cls.display_name, f"`{name}`", cls.family, cls.paper]

@@ -67,7 +67,8 @@ class DINO(MomentumTeacher):
     Defaults (the paper: ViT heads 2048-2048-256 -> 65536 prototypes, 2 x 224 + 10 x 96 crops at
     scales (0.4, 1) / (0.05, 0.4), temperatures 0.1 / 0.04, centre momentum 0.9, teacher momentum
     0.996 -> 1): head feat-``proj_hidden``-``proj_hidden``-``proj_dim`` -> 4096 prototypes (solo-learn's
-    CIFAR setting), 6 local crops (the paper's ablation setting), teacher momentum 0.99 -> 1 (a short run needs a teacher that moves).
+    CIFAR setting), 6 local crops (the paper's ablation setting), teacher momentum 0.99 -> 1 (a short
+    run needs a teacher that moves).
     Full recipe: solo-learn's CIFAR configuration (scripts/pretrain/cifar/dino.yaml: ResNet-18, head
     2048 -> 256 -> 4096 prototypes, LARS lr 0.3 with eta 0.02 and lr clipping, weight decay 1e-6,
     batch 256, teacher momentum 0.9995 -> 1) with this class's multi-crop views (solo-learn's CIFAR

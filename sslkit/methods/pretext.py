@@ -52,9 +52,9 @@ class Rotation(Method):
     feat-proj_hidden-4 (512 in quick). The paper's CIFAR setting: SGD lr 0.1, momentum 0.9, wd 5e-4,
     128 images x 4 rotations a step, 100 epochs with lr steps; the full recipe (ResNet-18): the same
     optimiser with batch 256 x 2 views (the same 512 inputs a step), the profile's 200 epochs with
-    warm-up and cosine. The paper reports about 89 % on CIFAR-10 with a non-linear classifier on the 2nd conv block of a 4-block NIN;
-    features of the last block are clearly worse (they specialise to rotation), so no kNN
-    target is claimed for the last-layer features evaluated here.
+    warm-up and cosine. The paper reports about 89 % on CIFAR-10 with a non-linear classifier on the
+    2nd conv block of a 4-block NIN; features of the last block are clearly worse (they specialise to
+    rotation), so no kNN target is claimed for the last-layer features evaluated here.
     """
 
     name, display_name, family = "rotation", "Rotation", "pretext"

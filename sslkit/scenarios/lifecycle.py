@@ -410,7 +410,8 @@ def continual_learning(encoder: nn.Module, images: torch.Tensor, labels: torch.T
         run = dataclasses.replace(cfg, batch_size=min(batch_size, len(x)), lr=lr, warmup_epochs=0.0, out=None,
                                   seed=cfg.seed + 1000 * i, log_every=steps_per_task)
         run = dataclasses.replace(run, **step_budget(run, len(x), steps_per_task))
-        loader = DeviceLoader(x, y, batch_size=run.batch_size, device=device, shuffle=True, drop_last=True, seed=run.seed)
+        loader = DeviceLoader(x, y, batch_size=run.batch_size, device=device, shuffle=True, drop_last=True,
+                              seed=run.seed)
 
         def step_loss(xb, yb, g):
             if buffer is not None:

@@ -105,7 +105,8 @@ def make_streams(is_negative, n_streams: int = 100, length: int = 400, surge_sta
     if surge_start + surge_length > length:
         raise ValueError(f"the surge [{surge_start}, {surge_start + surge_length}) does not fit in a stream of "
                          f"length {length}")
-    p0 = len(neg_pool) / len(neg) if base_rate is None else check_number("base_rate", base_rate, 0, 1, low_open=True, high_open=True)
+    p0 = (len(neg_pool) / len(neg) if base_rate is None
+          else check_number("base_rate", base_rate, 0, 1, low_open=True, high_open=True))
     intensity = check_number("intensity", intensity, 0, None, low_open=True)
     if intensity * p0 > 1:
         raise ValueError(f"intensity {intensity} times the base rate {p0:.3f} exceeds 1; the largest possible "

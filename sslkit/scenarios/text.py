@@ -32,7 +32,6 @@ import dataclasses
 import hashlib
 import html
 import json
-import math
 import os
 import re
 from collections import Counter
@@ -345,7 +344,8 @@ def pretrained_text_encoder(cfg: TextPretrainConfig | None = None, texts=None, r
     cfg = validate(cfg or TextPretrainConfig())
     fields = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "device", "log_every")}
     root = Path(root) if root is not None else RUN_CACHE
-    run = dataclasses.replace(cfg, out=str(root / f"{cfg.method}-text-{run_digest({**fields, 'corpus': corpus_digest(texts)})}"))
+    digest = run_digest({**fields, "corpus": corpus_digest(texts)})
+    run = dataclasses.replace(cfg, out=str(root / f"{cfg.method}-text-{digest}"))
     return when_unlocked(run.out, lambda: pretrain_text(run, texts, resume=True, progress=progress))
 
 

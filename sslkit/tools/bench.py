@@ -199,8 +199,6 @@ def peak_tflops(device) -> Optional[float]:
 
 def _device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU's model name from /proc/cpuinfo (else the platform's)."""
-    from sslkit.tools.results import cpu_name
-
     return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
 
