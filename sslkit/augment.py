@@ -63,22 +63,15 @@ import torch
 import torch.nn.functional as F
 
 from sslkit.checks import check_choice, check_number, check_prob, check_range
+from sslkit.data import STATS, describe, describe_images
 
-__all__ = ["SimCLRAugment", "Views", "PRESETS", "STATS", "asymmetric_pair", "for_dataset", "supervised"]
+__all__ = ["SimCLRAugment", "Views", "PRESETS", "RESOLUTION_RECIPES", "STATS", "asymmetric_pair", "for_dataset",
+           "for_images", "recipe", "supervised"]
 
 # ITU-R 601 luma weights, exactly as torchvision's rgb_to_grayscale (0.2989, not 0.299).
 _GRAY = (0.2989, 0.587, 0.114)
 _CROP_TRIES = 10  # torchvision's RandomResizedCrop tries 10 boxes before falling back
 _CPU_CHUNK_ELEMS = 1 << 20  # CPU chunk: ~4 MB of float32 pixels, to stay in cache (python -m sslkit bench augment)
-
-# Per-dataset channel statistics of the training images on the [0, 1] scale: (mean, std).
-STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "fashion-mnist": ((0.2860,), (0.3530,)),                                 # 60k train images (checked here)
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),        # 50k train images
-    "stl10": ((0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)),          # train split, as commonly cited
-    "digits": ((0.3046,), (0.3760,)),                                        # sslkit.data digits train split
-    "image-folder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),         # ImageNet, the usual default
-}
 
 # Per-dataset settings: ``size`` and ``channels`` plus SimCLRAugment keyword arguments.
 PRESETS: dict[str, dict] = {
@@ -97,10 +90,36 @@ PRESETS: dict[str, dict] = {
     # 8x8 digits: mild. No flip (a mirrored 3 is not a 3), big crops, light jitter.
     "digits": dict(size=8, channels=1, crop_scale=(0.6, 1.0), crop_ratio=(0.8, 1.25), flip_p=0.0,
                    jitter=(0.2, 0.2, 0.0, 0.0), jitter_p=0.8, gray_p=0.0, blur_p=0.0),
-    # SimCLR's ImageNet recipe (Appendix A): colour strength s=1.0, blur p=0.5.
-    "image-folder": dict(size=224, channels=3, crop_scale=(0.08, 1.0), flip_p=0.5,
-                         jitter=(0.8, 0.8, 0.8, 0.2), jitter_p=0.8, gray_p=0.2, blur_p=0.5),
 }
+
+# Images of any other source (an image folder) get the recipe the literature uses at their
+# resolution: (largest side it applies to, name, SimCLRAugment settings). One channel drops
+# saturation, hue and grayscale by itself (SimCLRAugment).
+RESOLUTION_RECIPES: list[tuple[float, str, dict]] = [
+    # <= 32 px: SimCLR's CIFAR recipe (colour strength 0.5, no blur), crops of at least 20 % of the
+    # area as MoCo v2 / SimSiam use for small images (an 8 % crop of a 28 px image is ~8 x 8 pixels).
+    (32, "small-image recipe (<= 32 px: SimCLR's CIFAR colours, crop 0.2-1, no blur)",
+     dict(crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8, gray_p=0.2, blur_p=0.0)),
+    # up to 159 px: the STL-10 recipe (96 px): CIFAR's colours with SimCLR's blur.
+    (159, "medium-image recipe (33-159 px: STL-10's, with blur p 0.5)",
+     dict(crop_scale=(0.08, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8, gray_p=0.2, blur_p=0.5)),
+    # 160 px and up: SimCLR's ImageNet recipe (Appendix A): colour strength 1.0, blur p 0.5.
+    (math.inf, "large-image recipe (>= 160 px: SimCLR's ImageNet one)",
+     dict(crop_scale=(0.08, 1.0), flip_p=0.5, jitter=(0.8, 0.8, 0.8, 0.2), jitter_p=0.8, gray_p=0.2, blur_p=0.5)),
+]
+
+
+def recipe(dataset, root=None) -> tuple[str, dict]:
+    """(name, SimCLRAugment settings) for a dataset name or :class:`~sslkit.data.DataSpec`: the named
+    dataset's :data:`PRESETS` entry, else the :data:`RESOLUTION_RECIPES` entry for its image size."""
+    spec = describe(dataset, root)
+    if spec.name in PRESETS:
+        settings = {k: v for k, v in PRESETS[spec.name].items() if k not in ("size", "channels")}
+        return f"{spec.name}'s recipe", settings
+    for largest, name, settings in RESOLUTION_RECIPES:
+        if spec.size <= largest:
+            return name, dict(settings)
+    raise AssertionError("RESOLUTION_RECIPES ends at infinity")
 
 
 class SimCLRAugment:
@@ -491,41 +510,49 @@ _SETTINGS = ("channels", "crop_scale", "crop_ratio", "flip_p", "jitter", "jitter
              "blur_sigma", "solarize_p", "mean", "std", "strength")
 
 
-def for_dataset(name: str, size: Optional[int] = None, **overrides) -> SimCLRAugment:
-    """The preset augmentation for a dataset (``PRESETS[name]`` with ``STATS[name]``), any setting overridden.
+def for_dataset(dataset, size: Optional[int] = None, *, root=None, **overrides) -> SimCLRAugment:
+    """The augmentation for a dataset (a name, with ``root`` for an image folder, or a
+    :class:`~sslkit.data.DataSpec`): its :func:`recipe` at its image size and channels, normalised
+    with its statistics, any setting overridden.
 
-        aug = for_dataset("cifar10")                    # 32x32 RGB, SimCLR CIFAR recipe
+        aug = for_dataset("cifar10")                       # 32x32 RGB, SimCLR CIFAR recipe
         aug = for_dataset("stl10", size=64, blur_p=0.0)
+        aug = for_dataset("image-folder", root="photos")   # photos' size, channels and statistics
 
     Unknown dataset names or settings raise ValueError listing the valid ones.
     """
-    check_choice("dataset", name, PRESETS)
+    spec = describe(dataset, root)
     for key in overrides:
         check_choice("augmentation setting", key, _SETTINGS)
-    kw = dict(PRESETS[name])
-    kw["mean"], kw["std"] = STATS[name]
-    preset_size = kw.pop("size")
+    kw = {"channels": spec.channels, "mean": spec.mean, "std": spec.std, **recipe(spec)[1]}
     kw.update(overrides)
-    if kw["channels"] != PRESETS[name]["channels"] and ("mean" not in overrides or "std" not in overrides):
-        raise ValueError(f"channels={kw['channels']} differs from {name!r}'s {PRESETS[name]['channels']}: "
+    if kw["channels"] != spec.channels and ("mean" not in overrides or "std" not in overrides):
+        raise ValueError(f"channels={kw['channels']} differs from {spec.name!r}'s {spec.channels}: "
                          f"pass mean= and std= for {kw['channels']} channels too")
-    return SimCLRAugment(preset_size if size is None else size, **kw)
+    return SimCLRAugment(spec.size if size is None else size, **kw)
 
 
-def supervised(name: str, size: Optional[int] = None) -> SimCLRAugment:
+def for_images(images: torch.Tensor, size: Optional[int] = None, **overrides) -> SimCLRAugment:
+    """The augmentation for images in memory, uint8 (N, C, H, W) (a few photos, say): the recipe for their
+    resolution (:data:`RESOLUTION_RECIPES`), their channels, normalised with their own statistics."""
+    return for_dataset(describe_images(images), size, **overrides)
+
+
+def supervised(dataset, size: Optional[int] = None, *, root=None) -> SimCLRAugment:
     """The supervised recipe for a dataset: random resized crop (scale 0.5-1) and flip, no colour
     changes; what supervised training, fine-tuning and continual learning train with."""
-    return for_dataset(name, size, crop_scale=(0.5, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0, solarize_p=0.0)
+    return for_dataset(dataset, size, root=root, crop_scale=(0.5, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0,
+                       solarize_p=0.0)
 
 
-def asymmetric_pair(name: str, size: Optional[int] = None, **overrides) -> tuple[SimCLRAugment, SimCLRAugment]:
+def asymmetric_pair(dataset, size: Optional[int] = None, **overrides) -> tuple[SimCLRAugment, SimCLRAugment]:
     """BYOL's two view recipes (Grill et al. 2020, Table 6): the first always blurred and never
     solarised, the second blurred with p 0.1 and solarised with p 0.2. Where the dataset's recipe has
     no blur (32 px and smaller, as SimCLR found for CIFAR) neither is blurred, as in solo-learn's CIFAR
     recipe; the solarisation asymmetry stays. ``overrides`` apply to both."""
-    blur = PRESETS[name]["blur_p"] > 0
-    first = for_dataset(name, size, **{**overrides, "blur_p": 1.0 if blur else 0.0, "solarize_p": 0.0})
-    second = for_dataset(name, size, **{**overrides, "blur_p": 0.1 if blur else 0.0, "solarize_p": 0.2})
+    blur = recipe(dataset)[1]["blur_p"] > 0
+    first = for_dataset(dataset, size, **{**overrides, "blur_p": 1.0 if blur else 0.0, "solarize_p": 0.0})
+    second = for_dataset(dataset, size, **{**overrides, "blur_p": 0.1 if blur else 0.0, "solarize_p": 0.2})
     return first, second
 
 

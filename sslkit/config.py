@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from sslkit.checks import check_betas, check_bool, check_choice, check_number, check_positive
-from sslkit.data import DATASETS
+from sslkit.data import DATASETS, DataSpec, describe, load
 from sslkit.methods import METHODS
 from sslkit.models import BACKBONES
 
@@ -27,6 +27,8 @@ class PretrainConfig:
     profile: str = "quick"
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
+    image_size: int | None = None   # resize every image to this side when loading (mixed-size or large folders)
+    skip_bad_images: bool = False   # image folders: skip (and count) files that do not decode instead of failing
     method: str = "simclr"
     backbone: str = "convnet"
     width: int = 32                 # ConvNet width (ignored by resnet18)
@@ -59,6 +61,14 @@ class PretrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def spec(self) -> DataSpec:
+        """The dataset's :class:`~sslkit.data.DataSpec` as this run reads it (folder, image size)."""
+        return describe(self.dataset, self.data_dir, self.image_size)
+
+    def load(self, split: str):
+        """``split`` of the dataset as this run reads it (folder, image size, bad-file policy)."""
+        return load(self.dataset, split, root=self.data_dir, size=self.image_size, skip_bad=self.skip_bad_images)
 
 
 PROFILES: dict[str, dict] = {
@@ -107,7 +117,7 @@ def validate(cfg: PretrainConfig) -> PretrainConfig:
     check_number("lars_eta", cfg.lars_eta, 0.0, low_open=True)
     for name in ("knn_every", "seed"):
         check_positive(name, getattr(cfg, name), allow_zero=True)
-    for name in ("max_steps", "train_subset"):
+    for name in ("max_steps", "train_subset", "image_size"):
         if getattr(cfg, name) is not None:
             check_positive(name, getattr(cfg, name))
     if cfg.batch_size < 2:
@@ -115,6 +125,6 @@ def validate(cfg: PretrainConfig) -> PretrainConfig:
     if not isinstance(cfg.device, str) or not (cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda")):
         raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {cfg.device!r}")
     cfg.betas = check_betas(cfg.betas)
-    for name in ("amp", "channels_last", "compile", "lars_clip"):
+    for name in ("amp", "channels_last", "compile", "lars_clip", "skip_bad_images"):
         check_bool(name, getattr(cfg, name))
     return cfg

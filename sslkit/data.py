@@ -7,6 +7,7 @@ and labels as int64 (N,). Augmentation and the model take it from there.
     x, y = data.load("fashion-mnist", "train")         # (60000, 1, 28, 28) uint8, embedded in data/
     x, y = data.load("cifar10", "test")                # cache, folder, tarball, torchvision batches, download
     x, y = data.load("image-folder", "train", root="my_photos", size=64)   # my_photos/train/<class>/*.jpg
+    spec = data.describe("image-folder", root="my_photos")   # size, channels, mean/std of YOUR images
     data.class_names("cifar10")                        # ['airplane', 'automobile', ...]
     data.info("stl10")                                 # shape, splits, and how to obtain it
 
@@ -27,8 +28,8 @@ says every way to get the data; nothing ever waits on the network for more than 
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
-import io
 import os
 import socket
 import tarfile
@@ -38,8 +39,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
+from sslkit import image_folder
 from sslkit.checks import check_choice, check_fraction, check_positive
 from sslkit.paths import REPO_DIR
 
@@ -51,7 +52,7 @@ SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian packa
 
 DATASETS = ("fashion-mnist", "cifar10", "stl10", "digits", "image-folder")
 CIFAR10_TARBALL = "cifar10-jpeg.tar.gz"
-IMAGE_EXTS = (".png", ".jpg", ".jpeg")
+IMAGE_EXTS = image_folder.IMAGE_EXTS
 NET_TIMEOUT = 10  # seconds per socket operation while downloading
 
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -93,7 +94,8 @@ def _obtain(name: str) -> list[str]:
                 "or export it as an ImageFolder tree and use load('image-folder', root=...)"]
     if name == "digits":
         return ["bundled with scikit-learn (`pip install scikit-learn`); nothing to download"]
-    return ["your own images: <root>/<split>/<class>/*.png|jpg|jpeg, load('image-folder', split, root=<root>)"]
+    return ["your own images: <root>/train/<class>/*.png|jpg (or unlabelled: <root>/train/*.jpg, "
+            "<root>/unlabelled/), load('image-folder', split, root=<root>); see sslkit.image_folder"]
 
 
 _INFO = {
@@ -109,16 +111,105 @@ _INFO = {
     "digits": dict(channels=1, size=(8, 8), num_classes=10, splits=("train", "test"),
                    num_images={"train": 1437, "test": 360},
                    description="scikit-learn handwritten digits, 8x8, values 0..16 scaled to 0..255"),
-    "image-folder": dict(channels=3, size=None, num_classes=None, splits=None, num_images=None,
-                         description="your images in <root>/<split>/<class>/*.png|jpg|jpeg, RGB; "
-                                     "all one size unless size= is given"),
+    "image-folder": dict(channels=None, size=None, num_classes=None, splits=None, num_images=None,
+                         description="your images in <root>/<split>/<class>/*.png|jpg|..., or unlabelled in "
+                                     "<root>/train/ or <root>/unlabelled/; grayscale folders load as one channel; "
+                                     "all one size unless size= is given (describe() reads them)"),
 }
+
+# Per-dataset channel statistics of the training images on the [0, 1] scale: (mean, std). An image
+# folder's are computed from its own images (describe).
+STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "fashion-mnist": ((0.2860,), (0.3530,)),                                 # 60k train images
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),        # 50k train images
+    "stl10": ((0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)),          # train split, as commonly cited
+    "digits": ((0.3046,), (0.3760,)),                                        # the digits train split here
+}
+STATS_SAMPLE = 2000  # images an image folder's statistics are computed from
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """What augmentation, models and evaluation need to know about a dataset's images.
+
+    ``size``: the side of the square views (the images' own size, or their smaller side); ``channels``:
+    1 or 3; ``mean``, ``std``: per-channel statistics on the [0, 1] scale and ``stats`` where they come
+    from; ``num_classes``: None for unlabelled images; ``root`` and ``image_size``: where and at which
+    size an image folder is read.
+    """
+
+    name: str
+    size: int
+    channels: int
+    mean: tuple
+    std: tuple
+    num_classes: int | None
+    stats: str
+    root: str | None = None
+    image_size: tuple | None = None
+
+    def summary(self) -> str:
+        where = f" {self.root}" if self.root else ""
+        labels = f"{self.num_classes} classes" if self.num_classes else "no labels"
+        kind = "grayscale" if self.channels == 1 else "RGB"
+        return (f"{self.name}{where}: {self.size}x{self.size} {kind} images, {labels}; normalised with the "
+                f"statistics of {self.stats} (mean {', '.join(f'{m:.3f}' for m in self.mean)}, "
+                f"std {', '.join(f'{v:.3f}' for v in self.std)})")
+
+
+def describe(name, root=None, size=None) -> DataSpec:
+    """The :class:`DataSpec` of a dataset (a DataSpec passes through). For an image folder it reads the
+    pretraining split (cached) and computes the channel statistics from up to ``STATS_SAMPLE`` images."""
+    if isinstance(name, DataSpec):
+        return name
+    check_choice("dataset", name, DATASETS)
+    size = _check_size(size)
+    if name != "image-folder":
+        h, w = size or _INFO[name]["size"]
+        mean, std = STATS[name]
+        return DataSpec(name, min(h, w), _INFO[name]["channels"], mean, std, _INFO[name]["num_classes"],
+                        f"{name}'s training images", image_size=size)
+    folder = _folder_root(root)
+    x, _ = image_folder.load(folder, image_folder.pretraining_split(folder), size)
+    spec = describe_images(x, name)
+    return dataclasses.replace(spec, num_classes=len(image_folder.classes(folder)) or None, root=str(folder),
+                               image_size=size)
+
+
+def describe_images(x: torch.Tensor, name: str = "images") -> DataSpec:
+    """The :class:`DataSpec` of images in memory, uint8 (N, C, H, W): their size (the smaller side),
+    channels, and statistics computed from up to ``STATS_SAMPLE`` of them; no labels."""
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"images must be a uint8 tensor (N, 1 or 3, H, W), got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    pick = torch.linspace(0, len(x) - 1, min(len(x), STATS_SAMPLE)).long()
+    sample = x[pick].double().div_(255.0)
+    mean = tuple(round(v, 4) for v in sample.mean(dim=(0, 2, 3)).tolist())
+    std = tuple(round(max(v, 1e-3), 4) for v in sample.std(dim=(0, 2, 3)).tolist())
+    return DataSpec(name, min(x.shape[-2:]), x.shape[1], mean, std, None, f"{len(pick):,} of its images")
 
 
 def info(name: str) -> dict:
     """Channels, size (H, W), num_classes, splits, num_images, description and how to obtain `name`."""
     check_choice("dataset", name, DATASETS)
     return dict(_INFO[name], name=name, obtain=_obtain(name))
+
+
+def pretraining_split(name: str, root=None) -> str:
+    """The split self-supervised pretraining reads: ``train``, or an image folder's ``unlabelled/`` when it
+    has no ``train/``."""
+    check_choice("dataset", name, DATASETS)
+    return image_folder.pretraining_split(_folder_root(root)) if name == "image-folder" else "train"
+
+
+def labelled_splits(name: str, root=None) -> list[str]:
+    """The splits whose images all carry labels (where probes and kNN can be scored)."""
+    check_choice("dataset", name, DATASETS)
+    if name != "image-folder":
+        return [s for s in _INFO[name]["splits"] if "unlabeled" not in s]
+    folder = _folder_root(root)
+    return [s for s in image_folder.splits(folder)
+            if s != image_folder.UNLABELLED and not image_folder.scan(folder, s)["loose"]]
 
 
 def class_names(name: str, root=None) -> list[str]:
@@ -132,15 +223,17 @@ def class_names(name: str, root=None) -> list[str]:
         return list(STL10_CLASSES)
     if name == "digits":
         return [str(d) for d in range(10)]
-    return _folder_classes(_folder_root(root))
+    return image_folder.classes(_folder_root(root))
 
 
-def load(name: str, split: str = "train", root=None, *, download=None, size=None) -> tuple[torch.Tensor, torch.Tensor]:
+def load(name: str, split: str = "train", root=None, *, download=None, size=None,
+         skip_bad: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Load a dataset split: images uint8 (N, C, H, W) contiguous CPU tensor; labels int64 (N,).
 
     root: where to look first (a folder; for cifar10 also the tarball file itself).
     download: True = download if not found, False = never, None = only if the host answers within seconds.
-    size: int or (H, W) to resize to (bilinear, antialiased); required for an image folder of mixed sizes.
+    size: int or (H, W) to resize to (bilinear); required for an image folder of mixed sizes.
+    skip_bad: image folders only: skip (and count) images that do not decode instead of failing.
     """
     check_choice("dataset", name, DATASETS)
     if download is not None and not isinstance(download, bool):
@@ -149,7 +242,7 @@ def load(name: str, split: str = "train", root=None, *, download=None, size=None
         _check_split(name, split, _INFO[name]["splits"])
     size = _check_size(size)
     if name == "image-folder":
-        return _load_folder(_folder_root(root), split, size)
+        return image_folder.load(_folder_root(root), split, size, skip_bad)
     loader = {"fashion-mnist": _load_fashion_mnist, "cifar10": _load_cifar10,
               "stl10": _load_stl10, "digits": _load_digits}[name]
     x, y = loader(split, None if root is None else Path(root).expanduser(), download)
@@ -308,7 +401,7 @@ def _load_cifar10(split, root, download):
     for d in ([root] if root is not None else []) + [Path(DATA_DIR) / "cifar10"]:
         looked.append(d / split)
         if (d / split).is_dir():
-            return _read_tree(d / split, CIFAR10_CLASSES, size=None, expect=(32, 32))
+            return _cifar10_tree(d, split)
     for t in _tarball_candidates(root):
         looked.append(t)
         if t.is_file():
@@ -385,7 +478,7 @@ def _decode_tarball(path: Path) -> dict:
     out = {}
     for split, rows in items.items():
         rows.sort(key=lambda r: r[:2])  # tar order is arbitrary; (class, file name) is not
-        imgs = [_decode(r[2], f"{path}:{split}/{r[1]}", expect=(32, 32)) for r in rows]
+        imgs = [_decode_rgb32(r[2], f"{path}:{split}/{r[1]}") for r in rows]
         x, y = _from_hwc(np.stack(imgs)), torch.tensor([r[0] for r in rows], dtype=torch.int64)
         _write_cache("cifar10", split, x, y, path)
         out[split] = (x, y)
@@ -402,40 +495,27 @@ def _class_index(cls, classes, where):
     return classes.index(cls)
 
 
-def _decode(raw: bytes, where, expect=None, size=None) -> np.ndarray:
-    """Decode one image file (bytes) with PIL to RGB uint8 (H, W, 3), resized to `size` (H, W) if given."""
+def _decode_rgb32(raw: bytes, where) -> np.ndarray:
+    """One CIFAR-10 JPEG/PNG file -> RGB uint8 (32, 32, 3); a clear error naming ``where`` otherwise."""
     try:
-        with Image.open(io.BytesIO(raw)) as im:
-            im = im if im.mode == "RGB" else im.convert("RGB")
-            if size is not None and im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.BILINEAR)
-            a = np.asarray(im)
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"cannot decode image {where}: {e}") from e
-    if expect is not None and a.shape[:2] != expect:
-        raise ValueError(f"{where} is {a.shape[1]}x{a.shape[0]}, expected {expect[1]}x{expect[0]}")
+        a = np.asarray(image_folder.decode(raw).convert("RGB"))
+    except ValueError as e:
+        raise ValueError(f"cannot decode image {where}: {e}") from None
+    if a.shape[:2] != (32, 32):
+        raise ValueError(f"{where} is {a.shape[1]}x{a.shape[0]}, expected 32x32")
     return a
 
 
-def _read_tree(split_dir: Path, classes, size=None, expect=None):
-    """Read <split_dir>/<class>/*.png|jpg|jpeg; labels index `classes`. Mixed sizes need `size`."""
-    from sslkit.progress import tqdm
-
-    files = [(_class_index(c.name, classes, c), f) for c in sorted(split_dir.iterdir())
-             if c.is_dir() and not c.name.startswith(".")  # skip .ipynb_checkpoints and friends
-             for f in sorted(c.iterdir()) if f.suffix.lower() in IMAGE_EXTS and not f.name.startswith(".")]
-    if not files:
-        raise DatasetNotFoundError(f"no images (*{', *'.join(IMAGE_EXTS)}) in {split_dir}/<class>/")
-    imgs = [_decode(f.read_bytes(), f, expect, size)
-            for _, f in tqdm(files, desc=f"reading {split_dir}", disable=len(files) < 2000)]
-    shapes = {}
-    for (_, f), a in zip(files, imgs):
-        shapes.setdefault(a.shape[:2], f)
-    if len(shapes) > 1:
-        examples = "; ".join(f"{w}x{h} ({f})" for (h, w), f in list(shapes.items())[:4])
-        raise ValueError(f"images in {split_dir} have {len(shapes)} different sizes, e.g. {examples}; "
-                         f"pass size=<int or (H, W)> to resize them all")
-    return _from_hwc(np.stack(imgs)), torch.tensor([label for label, _ in files], dtype=torch.int64)
+def _cifar10_tree(root: Path, split: str):
+    """A CIFAR-10 ImageFolder tree root/<split>/<class>/*.png|jpg, labels in CIFAR-10's class order."""
+    names = image_folder.classes(root)
+    for c in names:
+        _class_index(c, CIFAR10_CLASSES, root / split / c)
+    x, y = image_folder.load(root, split)
+    if tuple(x.shape[1:]) != (3, 32, 32):
+        raise ValueError(f"{root / split} holds {tuple(x.shape[1:])} images, expected CIFAR-10's (3, 32, 32)")
+    to_cifar = torch.tensor([CIFAR10_CLASSES.index(c) for c in names])
+    return x, to_cifar[y]
 
 
 # -----------------------------------------------------------------------------
@@ -468,29 +548,12 @@ def _load_digits(split, root, download):
 
 def _folder_root(root) -> Path:
     if root is None:
-        raise ValueError("dataset 'image-folder' needs root=<folder holding <split>/<class>/*.jpg>")
+        raise ValueError("dataset 'image-folder' needs root=<folder holding train/<class>/*.jpg> (--data-dir "
+                         "on the command line, data_dir in a notebook)")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise _not_found("image-folder", "any", [root])
     return root
-
-
-def _folder_splits(root: Path) -> list[str]:
-    return sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-
-
-def _folder_classes(root: Path) -> list[str]:
-    """Union of class folders over all splits, sorted: labels then agree between train and test."""
-    return sorted({c.name for s in _folder_splits(root) for c in (root / s).iterdir()
-                   if c.is_dir() and not c.name.startswith(".")})
-
-
-def _load_folder(root: Path, split, size):
-    splits = _folder_splits(root)
-    if not splits:
-        raise _not_found("image-folder", split, [root])
-    _check_split("image-folder", split, splits)
-    return _read_tree(root / split, _folder_classes(root), size=size)
 
 
 # -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from torch import nn
 
 from sslkit.augment import for_dataset
 from sslkit.checks import check_choice, check_positive
-from sslkit.data import _labels, k_per_class, load
+from sslkit.data import _labels, describe, k_per_class, labelled_splits, load
 from sslkit.progress import tqdm
 
 PROTOCOLS = ("knn", "linear", "linear-k10")
@@ -152,15 +152,20 @@ def evaluate_features(train_feats, train_labels, test_feats, test_labels,
 
 
 def evaluate_encoder(encoder: nn.Module, dataset: str = "fashion-mnist", protocols=PROTOCOLS,
-                     data_dir: str | None = None, device=None, seed: int = 0, data=None) -> dict:
+                     data_dir: str | None = None, device=None, seed: int = 0, data=None, size=None) -> dict:
     """Features of the train and test splits, then every protocol: the standard SSL evaluation.
 
-    ``data`` may pass preloaded ``(train_x, train_y, test_x, test_y)`` to avoid reloading.
+    ``data`` may pass preloaded ``(train_x, train_y, test_x, test_y)`` to avoid reloading; ``data_dir``
+    and ``size`` say where and at which size an image folder is read (its statistics normalise it).
     """
     if data is None:
-        data = (*load(dataset, "train", root=data_dir), *load(dataset, "test", root=data_dir))
+        missing = [s for s in ("train", "test") if s not in labelled_splits(dataset, data_dir)]
+        if missing:
+            raise ValueError(f"evaluating on {dataset}{f' at {data_dir}' if data_dir else ''} needs labelled "
+                             f"{' and '.join(missing)} split(s) (class folders): kNN and probes score labels")
+        data = (*load(dataset, "train", root=data_dir, size=size), *load(dataset, "test", root=data_dir, size=size))
     train_x, train_y, test_x, test_y = data
-    transform = for_dataset(dataset).normalize
+    transform = for_dataset(describe(dataset, data_dir, size)).normalize
     tr = extract_features(encoder, train_x, transform, device=device)
     te = extract_features(encoder, test_x, transform, device=device)
     return evaluate_features(tr, train_y.to(tr.device), te, test_y.to(te.device), protocols, seed=seed)

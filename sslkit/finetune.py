@@ -19,7 +19,7 @@ from torch import nn
 from sslkit.augment import supervised
 from sslkit.checks import check_choice, check_positive, resolve_device
 from sslkit.config import PretrainConfig
-from sslkit.data import DeviceLoader, _labels, info
+from sslkit.data import DeviceLoader, _labels
 from sslkit.evaluate import extract_features, linear_probe
 from sslkit.train import _prepare, autocast, build_model, fit, step_budget
 
@@ -129,7 +129,7 @@ def fine_tune(encoder: nn.Module, images: torch.Tensor, labels: torch.Tensor, cf
     model = model.to(memory_format=fmt)
     loader = DeviceLoader(images, labels, batch_size=batch, device=device, shuffle=True, drop_last=True,
                           seed=cfg.seed)
-    augment = supervised(cfg.dataset)
+    augment = supervised(cfg.spec())
     if head_init is not None:
         check_choice("head_init", head_init, ("probe",))
         feats = extract_features(model.encoder, images, augment.normalize, device=device)
@@ -151,6 +151,14 @@ def fine_tune(encoder: nn.Module, images: torch.Tensor, labels: torch.Tensor, cf
             "total_params": sum(p.numel() for p in model.parameters())}
 
 
+def _num_classes(cfg: PretrainConfig, labels: torch.Tensor) -> int:
+    """The classifier's output size: the dataset's classes; an error for images without labels."""
+    if bool((labels < 0).any()):
+        raise ValueError(f"{cfg.dataset} at {cfg.data_dir}: the training images have no labels (an unlabelled "
+                         f"folder); supervised training needs class folders")
+    return cfg.spec().num_classes or int(labels.max()) + 1
+
+
 def train_supervised(cfg: PretrainConfig, *, encoder: nn.Module | None = None, train_idx=None,
                      resume: bool = False, progress: bool = True) -> dict:
     """Cross-entropy training of backbone + linear head with labels: the supervised baseline
@@ -164,13 +172,13 @@ def train_supervised(cfg: PretrainConfig, *, encoder: nn.Module | None = None, t
     if encoder is None:
         encoder = build_model(cfg).encoder
     torch.manual_seed(cfg.seed)
-    model = Classifier(encoder, info(cfg.dataset)["num_classes"]).to(device)
+    model = Classifier(encoder, _num_classes(cfg, labels)).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     batch = min(cfg.batch_size, len(images))
     loader = DeviceLoader(images, labels, batch_size=batch, device=device, shuffle=True, drop_last=True,
                           seed=cfg.seed)
-    augment = supervised(cfg.dataset)
+    augment = supervised(cfg.spec())
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
 
     def step_loss(x, y, g):

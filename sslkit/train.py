@@ -39,7 +39,8 @@ from torch import nn
 from sslkit import distributed
 from sslkit.checks import resolve_device
 from sslkit.config import PretrainConfig, validate
-from sslkit.data import info, load, training_loader
+from sslkit.augment import recipe
+from sslkit.data import labelled_splits, pretraining_split, training_loader
 from sslkit.evaluate import extract_features, knn_accuracy
 from sslkit.io import (CheckpointError, DirectoryLock, atomic_write_json, load_checkpoint, save_checkpoint,
                        when_unlocked)
@@ -177,13 +178,15 @@ class _StopFlag:
 # ------------------------------------------------------------------------------------ the loop
 
 def fit(model: nn.Module, step_loss, loader, cfg: PretrainConfig, kind: str, *,
-        resume: bool = False, progress: bool = True, on_epoch_end=None,
+        resume: bool = False, progress: bool = True, on_epoch_end=None, on_first_steps=None,
         dist: distributed.Dist | None = None) -> dict:
     """Train ``model`` on ``step_loss(x, y, generator) -> loss`` over ``loader``; returns the history.
 
     Checkpoints go to ``cfg.out/checkpoint.pt`` and the history to ``cfg.out/history.json`` when
     ``cfg.out`` is set. ``on_epoch_end(epoch) -> dict`` adds entries (e.g. kNN accuracy) to the
-    epoch's record. ``kind`` names what is trained ("simclr", "supervised", ...) and is checked on resume.
+    epoch's record. ``on_first_steps(seconds_per_step, steps_left)`` is called once, after the first
+    few steps, with their measured pace (the first step, with its one-off costs, not counted).
+    ``kind`` names what is trained ("simclr", "supervised", ...) and is checked on resume.
     ``dist``: the data-parallel context (:func:`sslkit.distributed.setup`); then ``step_loss`` runs
     the DDP-wrapped model, ``loader`` yields this rank's part of each global batch, and only rank 0
     writes and calls ``on_epoch_end``. None: a single process.
@@ -192,9 +195,9 @@ def fit(model: nn.Module, step_loss, loader, cfg: PretrainConfig, kind: str, *,
     if not cfg.out or not dist.is_main or (resume and _finished(cfg, loader)):
         # A finished run is only read (checkpoints are written atomically), so notebooks running
         # side by side can share a cached encoder; the lock is for writers.
-        return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist)
+        return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, on_first_steps, dist)
     with DirectoryLock(cfg.out):  # one writer per output directory
-        return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist)
+        return _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, on_first_steps, dist)
 
 
 def _total_steps(cfg, loader) -> int:
@@ -305,10 +308,33 @@ class _Run:
             self.save()
 
 
-def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, dist) -> dict:
+class _Pace:
+    """Times steps 2-4 of a process (the first has one-off costs) and reports them once."""
+
+    STEPS = 3
+
+    def __init__(self, run, report):
+        self.run, self.report, self.seen, self.t0 = run, report, 0, None
+
+    def tick(self) -> None:
+        if self.report is None:
+            return
+        self.seen += 1
+        if self.seen in (1, 1 + self.STEPS):
+            if self.run.device.type == "cuda":
+                torch.cuda.synchronize(self.run.device)  # twice per run: a fair clock on an async device
+            if self.seen == 1:
+                self.t0 = time.perf_counter()
+            else:
+                self.report((time.perf_counter() - self.t0) / self.STEPS, self.run.total - self.run.step)
+                self.report = None
+
+
+def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, on_first_steps, dist) -> dict:
     run = _Run(model, loader, cfg, kind, dist)
     if resume:
         run.restore()
+    pace = _Pace(run, on_first_steps if dist.is_main else None)
     model.train()
     bar = tqdm(total=run.total, initial=run.step, desc=kind, unit="step", disable=not (progress and dist.is_main),
                dynamic_ncols=True)
@@ -318,6 +344,7 @@ def _fit(model, step_loss, loader, cfg, kind, resume, progress, on_epoch_end, di
             t0, n_images, loss_sum, n_steps = time.perf_counter(), 0, torch.zeros((), device=run.device), 0
             for x, y in loader.epoch(epoch, start):
                 loss = run.train_step(step_loss, x, y)
+                pace.tick()
                 n_images, loss_sum, n_steps = n_images + len(x) * dist.world_size, loss_sum + loss, n_steps + 1
                 last = run.step == run.total or run.step % run.steps_per_epoch == 0
                 # Ranks agree on the loss and on stopping at the log points only (one collective there).
@@ -353,7 +380,7 @@ def _check_compatible(state: dict, cfg: PretrainConfig, kind: str, path: Path) -
 def _prepare(cfg: PretrainConfig, device: torch.device | None = None):
     validate(cfg)
     device = device or resolve_device(cfg.device)
-    images, labels = load(cfg.dataset, "train", root=cfg.data_dir)
+    images, labels = cfg.load(pretraining_split(cfg.dataset, cfg.data_dir))
     if cfg.train_subset is not None:
         if cfg.train_subset > len(images):
             raise ValueError(f"train_subset={cfg.train_subset} but {cfg.dataset} has {len(images)} training images")
@@ -376,7 +403,7 @@ def pretraining_images(cfg: PretrainConfig) -> tuple[torch.Tensor, torch.Tensor]
 def build_model(cfg: PretrainConfig, device=None) -> nn.Module:
     """The method (encoder + heads) of ``cfg`` with the initial weights of ``cfg.seed``."""
     torch.manual_seed(cfg.seed)
-    channels = info(cfg.dataset)["channels"]
+    channels = cfg.spec().channels
     backbone = build_backbone(cfg.backbone, channels, **({"width": cfg.width} if cfg.backbone == "convnet" else {}))
     model = build_method(cfg.method, backbone, **method_hparams(cfg))
     model = model.to(device or "cpu")
@@ -412,13 +439,16 @@ def views_loss_fn(model: nn.Module, cfg: PretrainConfig, device: torch.device, f
     return views_loss
 
 
-def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True, sync_bn: bool = False) -> dict:
+def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True, sync_bn: bool = False,
+             log=None) -> dict:
     """Self-supervised pretraining of ``cfg.method``; returns ``{"method", "history", "config"}``.
 
     The method says which views it trains on (:meth:`sslkit.methods.Method.views`); each step
     augments the batch into them and passes them back. Under torchrun (WORLD_SIZE > 1) it trains
     data-parallel (:mod:`sslkit.distributed`), with SyncBatchNorm if ``sync_bn``; every rank
-    returns, only rank 0's history has the kNN entries.
+    returns, only rank 0's history has the kNN entries. Before training it says what it will do (the
+    images, the views, the model, the steps) and, after the first steps, how long the rest will take:
+    to ``log`` (e.g. ``print``), or printed when ``progress`` shows a bar.
     """
     validate(cfg)
     dist = distributed.setup(cfg.device)
@@ -427,26 +457,60 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True
     forward = dist.wrap(model, sync_bn=sync_bn)  # DDP across ranks; the model itself in one process
     loader = training_loader(images, batch_size=cfg.batch_size, device=device, seed=cfg.seed, rank=dist.rank,
                              world_size=dist.world_size)
-    views = model.views(cfg.dataset)
+    spec = cfg.spec()
+    views = model.views(spec)
     views_loss = views_loss_fn(model, cfg, device, compile_model(forward, cfg))
 
     def step_loss(x, y, g):
         return views_loss(views(x, generator=g), g)
 
+    say = (log or (print if progress else None)) if dist.is_main else None
+    say = say or (lambda *a, **k: None)
+    total = _total_steps(cfg, loader)
+    say(f"data: {len(images):,} images of {spec.summary()}")
+    say(f"views: {len(views)} per image ({', '.join(sorted({str(s) for s in views.sizes}))} px), "
+        f"{recipe(spec)[0]}; model: {cfg.method} on {cfg.backbone}"
+        + (f" (width {cfg.width})" if cfg.backbone == "convnet" else "")
+        + f"; {total} steps of batch {cfg.batch_size} on {device}")
     on_epoch_end = None
     if cfg.knn_every and dist.is_main:
-        on_epoch_end = _knn_monitor(model.encoder, cfg, images, labels, views.normalize, device)
+        on_epoch_end = _knn_monitor(model.encoder, cfg, images, labels, views.normalize, device, say)
     history = fit(model, step_loss, loader, cfg, cfg.method, resume=resume, progress=progress,
-                  on_epoch_end=on_epoch_end, dist=dist)
+                  on_epoch_end=on_epoch_end, on_first_steps=lambda s, left: say(_pace_note(cfg, spec, device, s, left)),
+                  dist=dist)
     model.eval()
     return {"method": model, "history": history, "config": cfg}
 
 
-def _knn_monitor(encoder, cfg, train_images, train_labels, normalize, device):
-    """kNN accuracy every ``cfg.knn_every`` epochs on fixed subsets (bank from train, queries from test)."""
+LONG_RUN_MINUTES = 60  # on a CPU, a run longer than this gets advice on how to shorten it
+
+
+def _pace_note(cfg, spec, device, seconds_per_step: float, steps_left: int) -> str:
+    """"~N min for M steps on this machine", with what to change when that is long for a CPU."""
+    seconds = seconds_per_step * steps_left
+    minutes = seconds / 60
+    took = f"{seconds:.0f} s" if seconds < 90 else f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+    note = f"time: ~{took} for the {steps_left} steps left ({seconds_per_step:.2f} s/step on this machine)"
+    if device.type == "cpu" and minutes > LONG_RUN_MINUTES:
+        ideas = []
+        if spec.size > 64:
+            ideas.append(f"smaller images (--image-size 64; now {spec.size} px)")
+        if cfg.backbone != "convnet":
+            ideas.append("the small ConvNet (--backbone convnet)")
+        ideas += ["fewer steps (--epochs, --max-steps, --train-subset)", "a GPU (--device cuda)"]
+        note += f". That is long for this CPU; it will run, but consider {'; '.join(ideas)}"
+    return note
+
+
+def _knn_monitor(encoder, cfg, train_images, train_labels, normalize, device, say=print):
+    """kNN accuracy every ``cfg.knn_every`` epochs on fixed subsets (bank from train, queries from test);
+    None (and a note) when the data has no labelled training images or no labelled test split."""
+    if "test" not in labelled_splits(cfg.dataset, cfg.data_dir) or bool((train_labels < 0).any()):
+        say("kNN monitor: off (it needs labelled training images and a labelled test/ split)")
+        return None
     g = torch.Generator().manual_seed(cfg.seed)
     bank = torch.randperm(len(train_images), generator=g)[: cfg.knn_bank]
-    test_x, test_y = load(cfg.dataset, "test", root=cfg.data_dir)
+    test_x, test_y = cfg.load("test")
     queries = torch.randperm(len(test_x), generator=g)[: cfg.knn_queries]
     bank_x, bank_y = train_images[bank].to(device), train_labels[bank].to(device)
     q_x, q_y = test_x[queries].to(device), test_y[queries].to(device)

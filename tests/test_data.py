@@ -210,45 +210,7 @@ def test_stl10_missing(isolated):
         data.load("stl10", "unlabeled", download=False)
 
 
-# --- image-folder ------------------------------------------------------------------------
-
-def test_image_folder(tmp_path):
-    root = tmp_path / "photos"
-    for split, cls, n in (("train", "cats", 2), ("train", "dogs", 3), ("val", "dogs", 1)):
-        (root / split / cls).mkdir(parents=True)
-        for i in range(n):
-            _image(root / split / cls / f"{i}.JPG", h=20, w=16, seed=i)
-    (root / "train" / ".ipynb_checkpoints").mkdir()  # Jupyter litter is ignored
-    (root / "train" / "dogs" / "notes.txt").write_text("not an image")
-    x, y = data.load("image-folder", "train", root=root)
-    assert x.shape == (5, 3, 20, 16) and y.tolist() == [0, 0, 1, 1, 1]
-    xv, yv = data.load("image-folder", "val", root=root)
-    assert yv.tolist() == [1]  # classes are the union over splits: dogs is 1 in val too
-    assert data.class_names("image-folder", root) == ["cats", "dogs"]
-    with pytest.raises(ValueError, match="train, val"):
-        data.load("image-folder", "test", root=root)
-
-    _image(root / "train" / "cats" / "big.png", h=40, w=30)
-    with pytest.raises(ValueError, match="different sizes.*size="):
-        data.load("image-folder", "train", root=root)
-    x, _ = data.load("image-folder", "train", root=root, size=(12, 10))
-    assert x.shape == (6, 3, 12, 10) and x.dtype == torch.uint8
-
-
-def test_image_folder_errors(tmp_path):
-    with pytest.raises(ValueError, match="root"):
-        data.load("image-folder", "train")
-    with pytest.raises(data.DatasetNotFoundError):
-        data.load("image-folder", "train", root=tmp_path / "nope")
-    (tmp_path / "empty" / "train" / "a").mkdir(parents=True)
-    with pytest.raises(data.DatasetNotFoundError, match="no images"):
-        data.load("image-folder", "train", root=tmp_path / "empty")
-    bad = tmp_path / "bad" / "train" / "a"
-    bad.mkdir(parents=True)
-    _image(bad / "ok.jpg")
-    (bad / "cut.jpg").write_bytes((bad / "ok.jpg").read_bytes()[:300])
-    with pytest.raises(ValueError, match="cannot decode image .*cut.jpg"):
-        data.load("image-folder", "train", root=tmp_path / "bad")
+# --- image-folder: tests/test_image_folder.py -------------------------------------------
 
 
 # --- names, splits, info, digits ---------------------------------------------------------

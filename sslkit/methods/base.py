@@ -77,9 +77,10 @@ class Method(nn.Module):
         """Constructor arguments taken from a PretrainConfig: the fields named in ``HPARAMS``."""
         return {k: getattr(cfg, k) for k in cls.HPARAMS}
 
-    def views(self, dataset: str) -> Views:
+    def views(self, dataset) -> Views:
         """The views of a batch that ``forward`` takes, in order: ``n_views`` draws of the dataset's
-        augmentation with ``augment_overrides`` (one call each)."""
+        augmentation with ``augment_overrides`` (one call each). ``dataset``: a name or a
+        :class:`~sslkit.data.DataSpec` (an image folder's size, channels and statistics)."""
         aug = for_dataset(dataset, **self.augment_overrides)
         return Views([(aug, 1)] * self.n_views)
 

@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from sslkit import distributed
-from sslkit.augment import PRESETS, Views, asymmetric_pair, for_dataset
+from sslkit.augment import Views, asymmetric_pair, for_dataset, recipe
 from sslkit.checks import check_number, check_positive, check_range
+from sslkit.data import describe
 from sslkit.losses import dino_loss
 from sslkit.methods.base import MomentumTeacher, features_of
 from sslkit.models import ProjectionHead
@@ -99,13 +100,14 @@ class DINO(MomentumTeacher):
         self.add_teacher("teacher_head", "head")
         self.register_buffer("center", torch.zeros(1, prototypes))
 
-    def views(self, dataset: str) -> Views:
-        first, second = asymmetric_pair(dataset, crop_scale=self.global_scale)
+    def views(self, dataset) -> Views:
+        spec = describe(dataset)
+        first, second = asymmetric_pair(spec, crop_scale=self.global_scale)
         groups = [(first, 1), (second, 1)]
         if self.local_crops:
-            size = self.local_size or max(8, round(PRESETS[dataset]["size"] * 9 / 16))
-            blur = 0.5 if PRESETS[dataset]["blur_p"] > 0 else 0.0
-            groups.append((for_dataset(dataset, size, crop_scale=self.local_scale, blur_p=blur), self.local_crops))
+            size = self.local_size or max(8, round(spec.size * 9 / 16))
+            blur = 0.5 if recipe(spec)[1]["blur_p"] > 0 else 0.0
+            groups.append((for_dataset(spec, size, crop_scale=self.local_scale, blur_p=blur), self.local_crops))
         return Views(groups)
 
     def forward(self, *views: torch.Tensor) -> torch.Tensor:

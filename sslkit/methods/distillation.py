@@ -50,7 +50,7 @@ class BYOL(MomentumTeacher):
         self.add_teacher("target_encoder", "encoder")
         self.add_teacher("target_projector", "projector")
 
-    def views(self, dataset: str) -> Views:
+    def views(self, dataset) -> Views:
         first, second = asymmetric_pair(dataset, **self.augment_overrides)
         return Views([(first, 1), (second, 1)])
 

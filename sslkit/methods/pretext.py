@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from sslkit.augment import PRESETS, STATS
 from sslkit.checks import check_number, check_positive
 from sslkit.methods.base import Method, features_of
 from sslkit.models import ProjectionHead
@@ -29,8 +28,8 @@ from sslkit.models import ProjectionHead
 
 def _image_geometry(cfg) -> dict:
     """The size and channels of the views the method will see, and the normalisation constants."""
-    return {"image_size": PRESETS[cfg.dataset]["size"], "channels": PRESETS[cfg.dataset]["channels"],
-            "mean": STATS[cfg.dataset][0], "std": STATS[cfg.dataset][1]}
+    spec = cfg.spec()
+    return {"image_size": spec.size, "channels": spec.channels, "mean": spec.mean, "std": spec.std}
 
 
 class Rotation(Method):

@@ -396,7 +396,7 @@ def continual_learning(encoder: nn.Module, images: torch.Tensor, labels: torch.T
     model = Classifier(copy.deepcopy(encoder), int(max(classes)) + 1).to(device)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
-    augment = supervised(cfg.dataset)
+    augment = supervised(cfg.spec())
     buffer = ReplayBuffer(replay, seed=cfg.seed) if replay else None
     n_replay = replay_batch or batch_size
     test_sets = [torch.isin(test_labels, torch.tensor(t)) for t in tasks]

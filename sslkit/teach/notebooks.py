@@ -145,6 +145,10 @@ ARC_PRETRAIN = {"quick": dict(width=16, epochs=3, batch_size=128, train_subset=1
 
 def arc_config(profile: str, method: str, seed: int, device, **asked):
     """The arc's pretraining config: the profile + :data:`ARC_PRETRAIN` + the notebook's non-None
-    parameters (dataset, epochs, batch_size, train_subset, width, ...)."""
-    return resolve(profile, method=method, seed=seed, device=str(device),
-                   **{**ARC_PRETRAIN[profile], **{k: v for k, v in asked.items() if v is not None}})
+    parameters (dataset, data_dir, image_size, epochs, batch_size, train_subset, width, ...). On a dataset
+    other than the profile's (your image folder), every image is used unless ``train_subset`` is asked."""
+    asked = {k: v for k, v in asked.items() if v is not None}
+    preset = dict(ARC_PRETRAIN[profile])
+    if asked.get("dataset", PROFILES[profile]["dataset"]) != PROFILES[profile]["dataset"]:
+        preset.pop("train_subset", None)
+    return resolve(profile, method=method, seed=seed, device=str(device), **{**preset, **asked})

@@ -389,6 +389,24 @@ def show_retrieval(queries, neighbours, query_labels=None, neighbour_labels=None
     return fig
 
 
+def show_neighbours(images, feats, queries: Sequence[int], k: int = 8, labels=None,
+                    class_names: Sequence[str] | None = None, size: float = 1.1):
+    """What an encoder thinks is similar: for each of ``queries`` (indices into ``images``), its ``k``
+    most cosine-similar other images of the same collection, by ``feats`` (N, D). Frames as in
+    :func:`show_retrieval` when ``labels`` are given; the similarities under each neighbour."""
+    from sslkit.evaluate import nearest_neighbours
+
+    queries = [int(i) for i in queries]
+    sim, idx = nearest_neighbours(feats[queries], feats, k=k + 1)
+    keep = [[(s, j) for s, j in zip(srow.tolist(), irow.tolist()) if j != q][:k]  # never the query itself
+            for q, srow, irow in zip(queries, sim, idx)]
+    neighbours = [[images[j] for _, j in row] for row in keep]
+    return show_retrieval([images[q] for q in queries], neighbours,
+                          None if labels is None else [labels[q] for q in queries],
+                          None if labels is None else [[labels[j] for _, j in row] for row in keep],
+                          class_names, similarities=[[s for s, _ in row] for row in keep], size=size)
+
+
 def plot_confusion_matrix(cm, class_names: Sequence[str] | None = None, normalize: bool = True,
                           title: str | None = None, size: float = 4.6):
     """A confusion matrix C[i, j] (true i predicted j) as a heat map; ``normalize``: each row

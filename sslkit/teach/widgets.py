@@ -33,10 +33,11 @@ from torch import nn
 
 from sslkit.augment import SimCLRAugment
 from sslkit.checks import check_choice, check_positive
-from sslkit.teach.viz import fig_to_jpeg, fig_to_png, show_views
+from sslkit.teach.viz import fig_to_jpeg, fig_to_png, show_neighbours, show_views
 
 __all__ = ["sample_photos", "AugmentationExplorer", "augmentation_explorer", "TOY_LOSSES", "make_toy_data",
-           "toy_loss", "train_toy", "scatter_sphere", "plot_toy", "SphereToy", "sphere_toy", "route_widget"]
+           "toy_loss", "train_toy", "scatter_sphere", "plot_toy", "SphereToy", "sphere_toy", "route_widget",
+           "NeighbourBrowser"]
 
 
 def sample_photos(height: int = 96) -> torch.Tensor:
@@ -374,6 +375,40 @@ def sphere_toy(loss: str = "nt-xent", temperature: float = 0.2, batch_size: int 
                dim: int = 2, seed: int = 0):
     """A :class:`SphereToy` widget (dim=2: the unit circle; dim=3: the sphere)."""
     return SphereToy(loss=loss, temperature=temperature, batch_size=batch_size, steps=steps, dim=dim, seed=seed)
+
+
+# ---------------------------------------------------------------------------- nearest neighbours
+
+class NeighbourBrowser(_StaticFallback, w.VBox):
+    """Browse a collection under an encoder: pick an image (slider, or "random") and see the ``k`` images
+    whose features are most similar to its own (cosine similarity). ``images`` uint8 (N, C, H, W),
+    ``feats`` (N, D), optional ``labels`` (N,) and ``class_names`` for green / red frames."""
+
+    summary = "nearest-neighbour browser"
+
+    def __init__(self, images, feats, labels=None, class_names=None, k: int = 8, seed: int = 0):
+        super().__init__()
+        if len(images) != len(feats) or len(images) < 2:
+            raise ValueError(f"need as many feature rows as images (at least 2), got {len(feats)} and {len(images)}")
+        self.images, self.feats, self.labels, self.class_names = images, feats, labels, class_names
+        self.k = check_positive("k", min(k, len(images) - 1))
+        self.rng = np.random.default_rng(seed)
+        self.index = w.IntSlider(value=0, min=0, max=len(images) - 1, description="image", continuous_update=False)
+        self.button = w.Button(description="random image")
+        self.image = w.Image(format="png")
+        self.index.observe(lambda change: self.update(), names="value")
+        self.button.on_click(lambda _: setattr(self.index, "value", int(self.rng.integers(len(self.images)))))
+        self.children = [w.HBox([self.index, self.button]), self.image]
+        self.update()
+
+    def figure(self):
+        labels = None if self.labels is None or bool((torch.as_tensor(self.labels) < 0).any()) else self.labels
+        return show_neighbours(self.images, self.feats, [self.index.value], self.k, labels, self.class_names)
+
+    def update(self):
+        fig = self.figure()
+        self.image.value = fig_to_png(fig)
+        plt.close(fig)
 
 
 # ---------------------------------------------------------------------------- message routing

@@ -10,6 +10,7 @@
     python -m sslkit compare --profile quick                         # every method, same budget, one table
     python -m sslkit make-student-copies --out handout               # notebooks without solutions or outputs
     python -m sslkit methods                                         # the registered methods, from their classes
+    python -m sslkit neighbours --checkpoint runs/x/checkpoint.pt --out neighbours.png   # what it finds similar
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from sslkit import distributed
 from sslkit.checks import resolve_device
 from sslkit.config import OPTIMIZERS, PROFILES, resolve
-from sslkit.data import DATASETS
+from sslkit.data import DATASETS, labelled_splits
 from sslkit.evaluate import PROTOCOLS, evaluate_encoder
 from sslkit.io import CheckpointError, RunLockedError, atomic_write_json
 from sslkit.methods import METHODS
@@ -36,7 +37,12 @@ from sslkit.train import (TrainingDivergedError, TrainingOutOfMemoryError, build
 def _add_pretrain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="quick", choices=list(PROFILES), help="preset of every knob below")
     p.add_argument("--dataset", choices=list(DATASETS))
-    p.add_argument("--data-dir", help="where the dataset lives (default: the repo's data/ dir)")
+    p.add_argument("--data-dir", help="where the dataset lives (default: the repo's data/ dir); for "
+                                      "--dataset image-folder, the folder holding train/ (and test/)")
+    p.add_argument("--image-size", type=int, help="resize every image to this side when loading (an image folder "
+                                                  "of mixed sizes needs it; large images train faster smaller)")
+    p.add_argument("--skip-bad-images", action="store_true", default=None,
+                   help="image folders: skip (and count) files that do not decode instead of stopping")
     p.add_argument("--method", choices=list(METHODS))
     p.add_argument("--backbone", choices=list(BACKBONES))
     p.add_argument("--width", type=int, help="ConvNet width")
@@ -94,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--batch-size", type=int, default=256)
     ba.add_argument("--device", default="cpu")
     ba.add_argument("--threads", type=int, help="torch CPU threads for both pipelines (default: torch's)")
+    bf = bsub.add_parser("folder", help="pretraining steps on an image folder vs the embedded Fashion-MNIST")
+    bf.add_argument("--data-dir", required=True,
+                    help="the folder holding train/ (e.g. written by scripts/export_image_folder.py)")
+    bf.add_argument("--steps", type=int, default=30, help="training steps per run")
+    bf.add_argument("--batch-size", type=int, default=256)
+    bf.add_argument("--image-size", type=int, help="resize the folder's images to this side")
     bt = bsub.add_parser("train", help="SimCLR training steps: sslkit's device pipeline vs a torchvision + "
                                        "DataLoader pipeline feeding the same model")
     bt.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -143,6 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     c.add_argument("--seed", type=int)
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
+    nb = sub.add_parser("neighbours", help="a picture of each query image's nearest neighbours under a checkpoint",
+                        description="Encode a split of the checkpoint's dataset (your image folder, or "
+                                    "--data-dir another one) and draw, for a few query images, the images the "
+                                    "encoder finds most similar (cosine similarity of its features).")
+    nb.add_argument("--checkpoint", required=True)
+    nb.add_argument("--out", required=True, help="the PNG to write")
+    nb.add_argument("--split", help="default: the split pretraining read (train, or unlabelled/)")
+    nb.add_argument("--data-dir", help="another folder of the same kind of images (default: the checkpoint's)")
+    nb.add_argument("--queries", type=int, default=6, help="query images, one row each")
+    nb.add_argument("-k", type=int, default=8, help="neighbours per query")
+    nb.add_argument("--max-images", type=int, default=10000, help="search among at most this many images")
+    nb.add_argument("--seed", type=int, default=0, help="which images are the queries")
+    nb.add_argument("--device", default="auto")
     m = sub.add_parser("methods", help="the registered methods: family, paper (a Markdown table, from the classes)")
     m.add_argument("--full", action="store_true", help="add each method's full recipe and its source")
     return parser
@@ -166,7 +191,8 @@ def cmd_pretrain(args) -> int:
 
 
 def _pretrain(args) -> int:
-    overrides = {k: getattr(args, k) for k in ("dataset", "data_dir", "method", "backbone", "width", "epochs",
+    overrides = {k: getattr(args, k) for k in ("dataset", "data_dir", "image_size", "skip_bad_images", "method",
+                                               "backbone", "width", "epochs",
                                                "max_steps", "batch_size", "optimizer", "lr", "weight_decay",
                                                "betas", "lars_eta", "lars_clip", "temperature", "train_subset",
                                                "knn_every", "checkpoint_every", "device", "seed", "compile")}
@@ -187,20 +213,26 @@ def _pretrain(args) -> int:
     if args.sync_bn and not dist.active:
         say("note: --sync-bn has no effect in a single process (BatchNorm already sees the whole batch)")
     t0 = time.perf_counter()
-    result = pretrain(cfg, resume=args.resume, progress=not args.no_progress, sync_bn=args.sync_bn)
+    result = pretrain(cfg, resume=args.resume, progress=not args.no_progress, sync_bn=args.sync_bn,
+                      log=lambda *a: say(*a, flush=True))
     train_s = time.perf_counter() - t0
     if not dist.is_main:
         return 0  # rank 0 evaluates and writes metrics.json
     metrics = {"method": cfg.method, "dataset": cfg.dataset, "backbone": cfg.backbone, "epochs": cfg.epochs,
                "steps": result["history"]["steps"][-1]["step"] if result["history"]["steps"] else 0,
                "pretrain_seconds": round(train_s, 1)}
-    if protocols:
+    missing = [s for s in ("train", "test") if s not in labelled_splits(cfg.dataset, cfg.data_dir)]
+    if protocols and missing:
+        print(f"evaluation skipped: {cfg.dataset} has no labelled {' or '.join(missing)} split (class folders "
+              f"under {cfg.data_dir}/{missing[0]}/); the encoder is in {cfg.out}/checkpoint.pt")
+    elif protocols:
         print(f"evaluating ({', '.join(protocols)}) the pretrained and a random-init encoder...", flush=True)
         t1 = time.perf_counter()
         device = next(result["method"].parameters()).device
-        trained = evaluate_encoder(result["method"].encoder, cfg.dataset, protocols, cfg.data_dir, device, cfg.seed)
+        trained = evaluate_encoder(result["method"].encoder, cfg.dataset, protocols, cfg.data_dir, device, cfg.seed,
+                                   size=cfg.image_size)
         random_init = evaluate_encoder(build_model(cfg, device).encoder, cfg.dataset, protocols, cfg.data_dir,
-                                       device, cfg.seed)
+                                       device, cfg.seed, size=cfg.image_size)
         metrics.update(trained)
         metrics.update({f"random_init_{k}": v for k, v in random_init.items()})
         metrics["eval_seconds"] = round(time.perf_counter() - t1, 1)
@@ -215,7 +247,7 @@ def cmd_evaluate(args) -> int:
     model, cfg = load_pretrained(args.checkpoint, device)
     metrics = {"checkpoint": str(args.checkpoint), "method": cfg.method, "dataset": cfg.dataset}
     metrics.update(evaluate_encoder(model.encoder, cfg.dataset, protocols, args.data_dir or cfg.data_dir, device,
-                                    cfg.seed))
+                                    cfg.seed, size=cfg.image_size))
     if args.out:
         atomic_write_json(args.out, metrics)
     print(json.dumps(metrics, indent=2))
@@ -223,8 +255,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from sslkit.tools.bench import bench_augment, bench_train, format_bench
+    from sslkit.tools.bench import bench_augment, bench_folder, bench_train, format_bench
 
+    if args.bench == "folder":
+        print(format_bench(bench_folder(args.data_dir, args.steps, args.batch_size, image_size=args.image_size)))
+        return 0
     if args.bench == "train":
         result = bench_train(args.dataset, args.backbone, args.device, steps=args.steps, batch_size=args.batch_size,
                              workers=args.workers, threads=args.threads, width=args.width, compile=args.compile,
@@ -270,6 +305,41 @@ def cmd_make_student_copies(args) -> int:
     return 0
 
 
+def cmd_neighbours(args) -> int:
+    import dataclasses
+
+    import torch
+
+    from sslkit.checks import check_positive
+    from sslkit.data import class_names, pretraining_split
+    from sslkit.augment import for_dataset
+    from sslkit.evaluate import extract_features
+    from sslkit.teach.viz import show_neighbours
+
+    for name in ("queries", "k", "max_images"):
+        check_positive(name, getattr(args, name))
+    device = resolve_device(args.device)
+    model, cfg = load_pretrained(args.checkpoint, device)
+    if args.data_dir:
+        cfg = dataclasses.replace(cfg, data_dir=args.data_dir)
+    split = args.split or pretraining_split(cfg.dataset, cfg.data_dir)
+    x, y = cfg.load(split)
+    g = torch.Generator().manual_seed(args.seed)
+    keep = torch.randperm(len(x), generator=g)[: args.max_images]
+    x, y = x[keep], y[keep]
+    feats = extract_features(model.encoder, x, for_dataset(cfg.spec()).normalize)
+    queries = torch.randperm(len(x), generator=g)[: args.queries].tolist()
+    labelled = not bool((y < 0).any())
+    names = class_names(cfg.dataset, cfg.data_dir) if labelled else None
+    fig = show_neighbours(x, feats.cpu(), queries, min(args.k, len(x) - 1), y if labelled else None, names)
+    fig.suptitle(f"{cfg.method} encoder: nearest neighbours among {len(x):,} {split} images", fontsize=10, y=1.02)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=100, bbox_inches="tight")
+    print(f"wrote {args.out}: {len(queries)} queries x {min(args.k, len(x) - 1)} neighbours among {len(x):,} "
+          f"{split} images")
+    return 0
+
+
 def cmd_methods(args) -> int:
     from sslkit.methods import table
 
@@ -281,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "bench": cmd_bench,
                "run-notebooks": cmd_run_notebooks, "compare": cmd_compare,
-               "make-student-copies": cmd_make_student_copies, "methods": cmd_methods}[args.command]
+               "make-student-copies": cmd_make_student_copies, "methods": cmd_methods,
+               "neighbours": cmd_neighbours}[args.command]
     try:
         return handler(args)
     except (ValueError, FileNotFoundError, CheckpointError, RunLockedError, TrainingDivergedError,

@@ -38,7 +38,7 @@ import torch
 
 from sslkit.checks import check_choice, check_positive, require_extra, resolve_device
 from sslkit.config import PROFILES, resolve, validate
-from sslkit.data import info, load
+from sslkit.data import info, pretraining_split
 from sslkit.evaluate import PROTOCOLS, evaluate_encoder
 from sslkit.methods import METHODS
 from sslkit.train import build_model, pretrain, step_budget
@@ -57,7 +57,9 @@ def _budget(cfg, max_steps: int | None) -> dict:
     """Overrides that make ``max_steps`` the whole run: warm-up capped at 10 % of the steps."""
     if max_steps is None:
         return {}
-    budget = step_budget(cfg, cfg.train_subset or info(cfg.dataset)["num_images"]["train"], max_steps, warmup=0.1)
+    known = (info(cfg.dataset)["num_images"] or {}).get("train")  # an image folder's count is its own
+    n = cfg.train_subset or known or len(cfg.load(pretraining_split(cfg.dataset, cfg.data_dir))[0])
+    budget = step_budget(cfg, n, max_steps, warmup=0.1)
     return {**budget, "warmup_epochs": min(cfg.warmup_epochs, budget["warmup_epochs"])}
 
 
@@ -111,13 +113,14 @@ def compare(profile: str = "quick", methods=None, *, epochs: int | None = None, 
     base = config("simclr")  # also the random-init reference's architecture
     device = resolve_device(base.device)
 
-    train_x, train_y = _subset(*load(base.dataset, "train", root=base.data_dir), eval_train, base.seed)
-    test_x, test_y = _subset(*load(base.dataset, "test", root=base.data_dir), eval_test, base.seed + 1)
+    train_x, train_y = _subset(*base.load("train"), eval_train, base.seed)
+    test_x, test_y = _subset(*base.load("test"), eval_test, base.seed + 1)
     data = (train_x, train_y, test_x, test_y)
 
     def evaluate(encoder) -> tuple[dict, float]:
         t0 = time.perf_counter()
-        metrics = evaluate_encoder(encoder, base.dataset, protocols, device=device, seed=base.seed, data=data)
+        metrics = evaluate_encoder(encoder, base.dataset, protocols, data_dir=base.data_dir, device=device,
+                                   seed=base.seed, data=data, size=base.image_size)
         return metrics, time.perf_counter() - t0
 
     rows, encoders = [], {}
